@@ -1,0 +1,2 @@
+# placeholder
+file(WRITE ${OUT} "// generated\n")

@@ -1,0 +1,164 @@
+// PgClient: one shard's asynchronous door to PostgreSQL.
+//
+// Owns a small fixed set of libpq connections (non-blocking, pipeline mode,
+// prepared statements) and a FIFO of in-flight requests per connection. Many
+// sessions share these few connections; a request is a handful of statements
+// ended by one Sync, so it runs as one implicit transaction.
+//
+// It never blocks. The owner polls event_fd() for readability (it is an epoll
+// descriptor covering every connection socket) and then calls
+// handle_events(); it calls handle_tick() every few hundred milliseconds so
+// timeouts and reconnects happen. Results come out of poll_completion().
+//
+// Contract: every submitted request completes exactly once, in bounded time
+// (query_timeout), with a Status. When no connection is up, requests wait up
+// to query_timeout for one and then complete with kTemporary. A timed-out
+// connection is closed and every request on it completes with kTemporary.
+//
+// Must not know: sessions, rings, anything under server/.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct pg_result;  // libpq's PGresult; kept out of this header.
+
+namespace popgate::storage {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+// Translated once from SQLSTATE and connection state.
+enum class Status : uint8_t {
+  kOk,
+  kNotFound,   // no such user / message
+  kInUse,      // maildrop lock held by a live session elsewhere, or lost
+  kTemporary,  // connection down, timeout, serialization failure, overload
+  kPermanent,  // constraint violation, schema mismatch, bad data
+};
+[[nodiscard]] std::string_view to_string(Status s) noexcept;
+
+struct PgResultDeleter {
+  void operator()(pg_result* r) const noexcept;
+};
+using ResultHandle = std::unique_ptr<pg_result, PgResultDeleter>;
+
+// Who holds a maildrop lock: the process (random id fixed at start) and the
+// session inside it. Both are compared at UPDATE and release, so a session
+// whose lease was taken over can never delete anything.
+struct LockHolder {
+  std::string_view instance_id;  // <= 64 bytes
+  int64_t session_id = 0;
+};
+
+struct UserRecord {
+  int64_t tenant_id = 0;
+  int64_t user_id = 0;
+  std::string password_hash;  // Dovecot-style "{SCHEME}..." string
+};
+
+// The snapshot fixed at login, in message_id order. Structure of arrays so a
+// 100,000-message maildrop costs ~16 bytes a message plus its UIDL text.
+struct MaildropListing {
+  std::vector<int64_t> message_ids;
+  std::vector<uint32_t> sizes;      // octets, CRLF form, before byte-stuffing
+  std::vector<uint32_t> uidl_ends;  // UIDL i is arena[ends[i-1] (or 0), ends[i])
+  std::string uidl_arena;
+};
+
+enum class RequestKind : uint8_t {
+  kLookupUser,
+  kOpenMaildrop,
+  kFetchBody,
+  kCommitUpdate,
+  kReleaseMaildrop,
+  kRenewLeases,
+};
+
+struct Completion {
+  uint64_t tag = 0;  // the caller's, returned untouched
+  RequestKind kind = RequestKind::kLookupUser;
+  Status status = Status::kTemporary;
+  std::string error;  // short reason for logs; never holds secrets
+
+  UserRecord user;          // kLookupUser
+  MaildropListing listing;  // kOpenMaildrop
+  ResultHandle body;        // kFetchBody: owns the bytes body_bytes views
+  std::string_view body_bytes;
+  uint64_t affected = 0;  // kCommitUpdate: messages deleted;
+                          // kRenewLeases: leases renewed
+};
+
+struct PgClientOptions {
+  std::string conninfo;          // libpq connection string or URI
+  uint32_t connections = 2;      // per client (that is, per shard)
+  std::string default_domain;    // appended to logins without '@'; "" = none
+  std::chrono::milliseconds query_timeout{10'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds reconnect_backoff_min{100};
+  std::chrono::milliseconds reconnect_backoff_max{5'000};
+  std::chrono::milliseconds lock_lease{30'000};
+  uint32_t queued_requests_max = 4096;  // beyond this, kTemporary at once
+  std::string application_name = "popgate";
+};
+
+struct PgClientStats {
+  uint32_t connections_up = 0;
+  uint64_t requests = 0;
+  uint64_t errors_temporary = 0;
+  uint64_t errors_permanent = 0;
+  uint64_t timeouts = 0;
+  uint64_t reconnects = 0;
+  uint32_t in_flight = 0;
+};
+
+class PgClient {
+ public:
+  explicit PgClient(PgClientOptions options);
+  ~PgClient();
+  PgClient(const PgClient&) = delete;
+  PgClient& operator=(const PgClient&) = delete;
+
+  // Readable when handle_events() has work. Stable for the client's life.
+  [[nodiscard]] int event_fd() const noexcept;
+  void handle_events(TimePoint now) noexcept;
+  void handle_tick(TimePoint now) noexcept;
+
+  // Submissions. Strings are copied before return.
+  // login: "local@domain" or "local" (then default_domain). Matching is
+  // case-insensitive for ASCII; names longer than 255 octets are kNotFound.
+  void lookup_user(uint64_t tag, std::string_view login, TimePoint now) noexcept;
+  // Takes the maildrop lock (kInUse if a live lease is held by someone else)
+  // and reads the listing, in one transaction.
+  void open_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
+                     LockHolder holder, TimePoint now) noexcept;
+  // Up to `length` octets of the body from `offset` (0-based). An empty
+  // body_bytes with kOk means offset is at or past the end.
+  void fetch_body(uint64_t tag, int64_t tenant_id, int64_t user_id,
+                  int64_t message_id, uint64_t offset, uint32_t length,
+                  TimePoint now) noexcept;
+  // UPDATE state: deletes the marked messages and releases the lock, all or
+  // nothing. kInUse if the holder no longer owns the lock (nothing deleted).
+  void commit_update(uint64_t tag, int64_t tenant_id, int64_t user_id,
+                     LockHolder holder, std::span<const int64_t> message_ids,
+                     TimePoint now) noexcept;
+  void release_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
+                        LockHolder holder, TimePoint now) noexcept;
+  // Extends the lease of every listed session of this instance.
+  void renew_leases(uint64_t tag, std::string_view instance_id,
+                    std::span<const int64_t> session_ids, TimePoint now) noexcept;
+
+  [[nodiscard]] bool poll_completion(Completion& out) noexcept;
+  [[nodiscard]] PgClientStats stats() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace popgate::storage

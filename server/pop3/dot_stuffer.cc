@@ -1,1 +1,93 @@
-// placeholder
+#include "server/pop3/dot_stuffer.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace popgate::pop3 {
+
+void DotStuffer::reset(uint64_t body_lines) noexcept {
+  limit_lines_ = body_lines != kAllLines;
+  body_lines_left_ = body_lines;
+  in_header_ = true;
+  line_start_ = true;
+  done_ = false;
+  line_bytes_ = 0;
+  line_first_ = 0;
+}
+
+void DotStuffer::end_line() noexcept {
+  const bool empty = line_bytes_ == 1 || (line_bytes_ == 2 && line_first_ == '\r');
+  line_start_ = true;
+  line_bytes_ = 0;
+  if (!limit_lines_) return;
+  if (in_header_) {
+    if (empty) {
+      in_header_ = false;  // the blank line is sent; the body starts
+      if (body_lines_left_ == 0) done_ = true;
+    }
+    return;
+  }
+  if (body_lines_left_ > 0) --body_lines_left_;
+  if (body_lines_left_ == 0) done_ = true;
+}
+
+DotStuffer::Step DotStuffer::encode(std::string_view in, char* out, size_t out_space) noexcept {
+  Step step;
+  while (step.consumed < in.size() && !done_) {
+    if (line_start_) {
+      if (in[step.consumed] == '.') {
+        if (step.produced == out_space) break;
+        out[step.produced++] = '.';
+      }
+      line_start_ = false;
+      line_first_ = in[step.consumed];
+    }
+    const size_t room = out_space - step.produced;
+    if (room == 0) break;
+    const size_t avail = std::min(in.size() - step.consumed, room);
+    const char* from = in.data() + step.consumed;
+    const void* lf = std::memchr(from, '\n', avail);
+    const size_t run = lf ? static_cast<size_t>(static_cast<const char*>(lf) - from) + 1 : avail;
+    std::memcpy(out + step.produced, from, run);
+    step.produced += run;
+    step.consumed += run;
+    line_bytes_ = line_bytes_ > UINT32_MAX - run ? UINT32_MAX
+                                                  : line_bytes_ + static_cast<uint32_t>(run);
+    if (lf) end_line();
+  }
+  step.done = done_;
+  return step;
+}
+
+size_t DotStuffer::finish(char* out) noexcept {
+  size_t n = 0;
+  if (!line_start_) {
+    out[n++] = '\r';
+    out[n++] = '\n';
+    line_start_ = true;
+  }
+  out[n++] = '.';
+  out[n++] = '\r';
+  out[n++] = '\n';
+  return n;
+}
+
+bool dot_unstuff(std::string_view stuffed, std::string& out) {
+  out.clear();
+  size_t pos = 0;
+  while (pos < stuffed.size()) {
+    size_t lf = stuffed.find('\n', pos);
+    if (lf == std::string_view::npos) return false;  // no terminator
+    std::string_view line = stuffed.substr(pos, lf + 1 - pos);
+    if (line == ".\r\n") return lf + 1 == stuffed.size();
+    if (line[0] == '.') {
+      if (line.size() < 2 || line[1] != '.') return false;  // unstuffed dot
+      line.remove_prefix(1);
+    }
+    out.append(line);
+    pos = lf + 1;
+  }
+  return false;
+}
+
+}  // namespace popgate::pop3

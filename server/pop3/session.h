@@ -1,0 +1,269 @@
+// Session: one POP3 conversation (RFC 1939 + CAPA, RESP-CODES, PIPELINING),
+// sans I/O. Bytes, store replies and `now` go in; reply bytes, at most one
+// store request at a time, a deadline and "close" come out. It never reads a
+// clock, a socket or a database itself, so every path runs in unit tests as
+// a transcript against a fake store and a fake clock.
+//
+// Flow control: the session takes input only while it can act on it (no
+// store request outstanding, no multi-line reply still streaming, room for a
+// status line). handle_input() returns how much it used; the caller keeps
+// the rest and offers it again later. Multi-line replies are produced into
+// one fixed output block as it drains, so a session never buffers a whole
+// listing or message.
+//
+// Must not know: sockets, rings, TLS, SQL, threads.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/pop3/command.h"
+#include "server/pop3/counters.h"
+#include "server/pop3/dot_stuffer.h"
+#include "server/pop3/limits.h"
+#include "server/pop3/line_reader.h"
+#include "server/pop3/output_buffer.h"
+#include "server/pop3/replies.h"
+
+namespace popgate::pop3 {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+struct SessionConfig {
+  // Autologout before login; may be short (a minute by default).
+  std::chrono::milliseconds login_idle_timeout{60'000};
+  // Autologout after login; never below kIdleTimeoutMin (RFC 1939).
+  std::chrono::milliseconds idle_timeout{kIdleTimeoutMin};
+  // A failed login is answered only after this delay.
+  std::chrono::milliseconds auth_failure_delay{1'000};
+  // How long a closing session may take to flush its last reply.
+  std::chrono::milliseconds close_linger{5'000};
+  // Octets of a message body asked of the store at a time.
+  uint32_t body_chunk_bytes = 256 * 1024;
+  // USER/PASS offered and accepted (only on a listener allowed to).
+  bool allow_cleartext_login = true;
+  // "IMPLEMENTATION <text>" in CAPA; empty hides it.
+  std::string implementation = "popgate";
+};
+
+// The maildrop as fixed at login: numbering, sizes and UIDLs hold for the
+// whole session. Structure of arrays, in message_id order; msn i+1 is index i.
+struct Snapshot {
+  std::vector<int64_t> message_ids;
+  std::vector<uint32_t> sizes;      // octets, CRLF form, before stuffing
+  std::vector<uint32_t> uidl_ends;  // UIDL i is arena[ends[i-1] (or 0), ends[i])
+  std::string uidl_arena;
+
+  [[nodiscard]] size_t count() const noexcept { return message_ids.size(); }
+  [[nodiscard]] std::string_view uidl(size_t index) const noexcept {
+    const uint32_t begin = index == 0 ? 0 : uidl_ends[index - 1];
+    return std::string_view(uidl_arena).substr(begin, uidl_ends[index] - begin);
+  }
+};
+
+enum class RequestKind : uint8_t {
+  kNone,
+  kLookupUser,      // login
+  kVerifyPassword,  // password_hash (empty: unknown user), password
+  kOpenMaildrop,    // tenant_id, user_id: lock + snapshot
+  kFetchBody,       // tenant_id, user_id, message_id, offset, length
+  kCommitUpdate,    // tenant_id, user_id, message_ids: delete + unlock
+};
+
+// Views point into the session and stay valid until the matching handle_*
+// call. Exactly one reply is expected for each request.
+struct Request {
+  RequestKind kind = RequestKind::kNone;
+  std::string_view login;
+  std::string_view password;
+  std::string_view password_hash;
+  int64_t tenant_id = 0;
+  int64_t user_id = 0;
+  int64_t message_id = 0;
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  std::span<const int64_t> message_ids;
+};
+
+enum class PasswordCheck : uint8_t { kMatch, kMismatch, kUnavailable };
+
+enum class CloseMode : uint8_t {
+  kOpen,        // keep going
+  kAfterFlush,  // send what is pending, then close
+  kNow,         // close without flushing (stalled peer, broken stream)
+};
+
+class Session {
+ public:
+  // Writes the greeting.
+  Session(const SessionConfig& config, BufferPool& pool, Counters& counters,
+          TimePoint now);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // ---- Inputs ----------------------------------------------------------
+  // Network bytes. Returns how many were used; offer the rest again once
+  // wants_input() is true.
+  [[nodiscard]] size_t handle_input(std::string_view bytes, TimePoint now);
+  // The peer sent EOF (or the connection failed): no UPDATE.
+  void handle_peer_closed(TimePoint now) noexcept;
+  // Call when now >= deadline().
+  void handle_timer(TimePoint now);
+  // `bytes` from the front of pending_output() were sent.
+  void handle_output_sent(size_t bytes, TimePoint now);
+  // The server is stopping: end now, without UPDATE.
+  void handle_shutdown(TimePoint now);
+
+  // Replies to request(), one per request, in kind order.
+  void handle_user_found(int64_t tenant_id, int64_t user_id,
+                         std::string_view password_hash, TimePoint now);
+  void handle_user_lookup_failed(StoreStatus status, TimePoint now);
+  void handle_password_checked(PasswordCheck result, TimePoint now);
+  void handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, TimePoint now);
+  // A piece of the body asked for, starting at the requested offset. Returns
+  // how much was used; offer the rest again once wants_body_bytes() is true.
+  // An empty kOk piece means the body ended early (a broken store).
+  [[nodiscard]] size_t handle_body_chunk(StoreStatus status, std::string_view bytes,
+                                         TimePoint now);
+  void handle_update_committed(StoreStatus status, uint64_t deleted, TimePoint now);
+
+  // ---- Outputs ---------------------------------------------------------
+  [[nodiscard]] std::string_view pending_output() const noexcept { return out_.pending(); }
+  // Marks pending_output() as handed to the kernel: it will not move.
+  void begin_send() noexcept { out_.begin_send(); }
+  [[nodiscard]] bool sending() const noexcept { return out_.sending(); }
+  // A new store request, once; kind kNone when there is none.
+  [[nodiscard]] const Request* take_request() noexcept;
+  [[nodiscard]] TimePoint deadline() const noexcept;
+  [[nodiscard]] bool wants_input() const noexcept;
+  [[nodiscard]] bool wants_body_bytes() const noexcept;
+  [[nodiscard]] CloseMode close_mode() const noexcept { return close_; }
+  // The maildrop lock is (or may still be) held: whoever ends the session
+  // must release it.
+  [[nodiscard]] bool holds_maildrop() const noexcept { return holds_maildrop_; }
+  [[nodiscard]] int64_t tenant_id() const noexcept { return tenant_id_; }
+  [[nodiscard]] int64_t user_id() const noexcept { return user_id_; }
+  [[nodiscard]] bool in_transaction() const noexcept { return state_ == State::kTransaction; }
+  // A failed login's answer is being held back (auth_failure_delay).
+  [[nodiscard]] bool delaying() const noexcept { return pending_ == Pending::kAuthDelay; }
+
+  // For tests and logs.
+  [[nodiscard]] std::string_view login() const noexcept { return {user_.data(), user_len_}; }
+  [[nodiscard]] uint32_t bad_commands() const noexcept { return bad_commands_; }
+
+ private:
+  enum class State : uint8_t { kAuthorization, kTransaction, kUpdate, kDone };
+  enum class Pending : uint8_t {
+    kNone, kLookupUser, kVerifyPassword, kOpenMaildrop, kFetchBody, kCommit, kAuthDelay,
+  };
+  enum class Stream : uint8_t { kNone, kList, kUidl, kBody, kBodyFinish };
+
+  using Handler = void (Session::*)(std::string_view args, TimePoint now);
+  struct CommandSpec {
+    Verb verb;
+    uint8_t states;  // bit per State
+    Handler handler;
+  };
+  static const std::array<CommandSpec, kVerbCount - 1> kCommands;
+
+  // session.cc: dispatch, replies, limits, timers
+  void dispatch(std::string_view line, TimePoint now);
+  void handle_line_event(LineReader::Event event, TimePoint now);
+  bool ready_for_command() const noexcept;
+  void reply(std::string_view line);
+  void reply_ok(std::string_view text);
+  void reply_err(std::string_view text);
+  void reply_err(RespCode code, std::string_view text);
+  void command_failed(Verb verb, RespCode code, std::string_view text);
+  void bad_command(std::string_view text);
+  void close_after_flush(TimePoint now) noexcept;
+  void close_now() noexcept;
+  void touch(TimePoint now) noexcept;
+  void issue(const Request& request, Pending pending) noexcept;
+  void expect(Pending pending) noexcept;
+
+  // session_auth.cc: USER, PASS, QUIT, CAPA and the login sequence
+  void cmd_user(std::string_view args, TimePoint now);
+  void cmd_pass(std::string_view args, TimePoint now);
+  void cmd_quit(std::string_view args, TimePoint now);
+  void cmd_capa(std::string_view args, TimePoint now);
+  void cmd_noop(std::string_view args, TimePoint now);
+  void finish_auth_failure(TimePoint now);
+  void handle_shutdown_reply(TimePoint now);
+  void wipe_password() noexcept;
+
+  // session_listing.cc: the TRANSACTION commands and streaming
+  void cmd_stat(std::string_view args, TimePoint now);
+  void cmd_list(std::string_view args, TimePoint now);
+  void cmd_uidl(std::string_view args, TimePoint now);
+  void cmd_retr(std::string_view args, TimePoint now);
+  void cmd_top(std::string_view args, TimePoint now);
+  void cmd_dele(std::string_view args, TimePoint now);
+  void cmd_rset(std::string_view args, TimePoint now);
+  bool parse_msn(std::string_view arg, size_t* index);
+  bool single_msn_arg(std::string_view args, bool* present, size_t* index);
+  void start_body(size_t index, uint64_t top_lines);
+  void request_body_chunk() noexcept;
+  void continue_stream();
+  void finish_body();
+  void reply_maildrop_summary();
+  [[nodiscard]] bool is_deleted(size_t index) const noexcept {
+    return (deleted_[index / 64] >> (index % 64)) & 1U;
+  }
+
+  const SessionConfig& config_;
+  Counters& counters_;
+  OutputBuffer out_;
+  LineReader reader_;
+
+  State state_ = State::kAuthorization;
+  Pending pending_ = Pending::kNone;
+  Stream stream_ = Stream::kNone;
+  CloseMode close_ = CloseMode::kOpen;
+  bool request_ready_ = false;
+  bool holds_maildrop_ = false;
+  bool shutting_down_ = false;
+  bool unknown_user_ = false;
+  Verb current_verb_ = Verb::kUnknown;  // of the line being handled
+  uint32_t bad_commands_ = 0;
+  uint32_t auth_failures_ = 0;
+
+  TimePoint idle_deadline_;
+  TimePoint delay_until_;
+  TimePoint linger_deadline_;
+  Request request_;
+
+  std::array<char, kLoginBytesMax> user_{};
+  size_t user_len_ = 0;
+  std::array<char, kPasswordBytesMax> pass_{};
+  size_t pass_len_ = 0;
+  std::string password_hash_;
+
+  int64_t tenant_id_ = 0;
+  int64_t user_id_ = 0;
+  Snapshot snapshot_;
+  std::vector<uint64_t> deleted_;  // bit per message
+  size_t deleted_count_ = 0;
+  uint64_t deleted_bytes_ = 0;
+  uint64_t total_bytes_ = 0;
+  std::vector<int64_t> commit_ids_;
+
+  // Streaming state (LIST/UIDL cursor, or the body being sent).
+  size_t cursor_ = 0;
+  size_t body_index_ = 0;
+  uint64_t body_offset_ = 0;   // octets of the body consumed so far
+  uint64_t body_fetched_ = 0;  // octets of the body asked for so far
+  bool body_started_ = false;  // the +OK line went out
+  bool body_is_top_ = false;
+  DotStuffer stuffer_;
+};
+
+}  // namespace popgate::pop3

@@ -1,1 +1,324 @@
-// placeholder
+#include "ops/config.h"
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <string_view>
+#include <variant>
+
+#include "server/base/log.h"
+#include "server/net/listener.h"
+
+namespace popgate::ops {
+namespace {
+
+using Field = std::variant<std::string*, uint32_t*, bool*>;
+
+struct Key {
+  const char* section;
+  const char* name;
+  Field (*field)(Config&);
+  uint32_t min;  // integers only
+  uint32_t max;
+  const char* help;
+};
+
+#define POPGATE_FIELD(expr) [](Config& c) -> Field { return &c.expr; }
+constexpr uint32_t kU32Max = UINT32_MAX;
+
+// The one list of configuration keys.
+const Key kKeys[] = {
+    {"server", "instance_name", POPGATE_FIELD(instance_name), 0, 0,
+     "Name of this instance in logs and lock holders; empty = host name."},
+    {"server", "shards", POPGATE_FIELD(shards), 0, 1024, "Shard threads; 0 = one per online CPU."},
+    {"server", "drain_timeout_ms", POPGATE_FIELD(drain_timeout_ms), 0, 3'600'000,
+     "On SIGTERM, how long running sessions may continue before they are ended."},
+    {"server", "ready_file", POPGATE_FIELD(ready_file), 0, 0,
+     "File written with the bound host:port once popgate serves (for tests and scripts)."},
+    {"listener", "name", POPGATE_FIELD(listener.name), 0, 0, "Listener name in logs and metrics."},
+    {"listener", "address", POPGATE_FIELD(listener.address), 0, 0,
+     "host:port to serve plain POP3 on; numeric address; port 0 picks a free port."},
+    {"listener", "allow_cleartext_login", POPGATE_FIELD(listener.allow_cleartext_login), 0, 0,
+     "Offer and accept USER/PASS on this (unencrypted) listener."},
+    {"listener", "backlog", POPGATE_FIELD(listen_backlog), 16, 65'535, "listen() backlog per shard."},
+    {"session", "login_idle_timeout_ms", POPGATE_FIELD(login_idle_timeout_ms), 1'000, 3'600'000,
+     "Autologout before login."},
+    {"session", "idle_timeout_ms", POPGATE_FIELD(idle_timeout_ms), 600'000, 86'400'000,
+     "Autologout after login; RFC 1939 requires at least 10 minutes."},
+    {"session", "auth_failure_delay_ms", POPGATE_FIELD(auth_failure_delay_ms), 0, 60'000,
+     "Delay before a failed login is answered."},
+    {"session", "output_buffer_bytes", POPGATE_FIELD(output_buffer_bytes), 4'096, 1'048'576,
+     "Output block per busy session; bounds memory per session."},
+    {"session", "body_chunk_bytes", POPGATE_FIELD(body_chunk_bytes), 4'096, 16'777'216,
+     "Octets of a message fetched from PostgreSQL at a time during RETR/TOP."},
+    {"session", "connections_per_shard_max", POPGATE_FIELD(connections_per_shard_max), 1, 16'000'000,
+     "Connections a shard holds at once; more are refused at accept."},
+    {"session", "implementation", POPGATE_FIELD(implementation), 0, 0,
+     "Text of the CAPA IMPLEMENTATION line; empty hides it."},
+    {"net", "ring_entries", POPGATE_FIELD(ring_entries), 64, 32'768,
+     "io_uring submission queue entries per shard (power of two)."},
+    {"net", "recv_buffers", POPGATE_FIELD(recv_buffers), 16, 32'768,
+     "Provided receive buffers per shard (power of two)."},
+    {"net", "recv_buffer_bytes", POPGATE_FIELD(recv_buffer_bytes), 512, 65'536,
+     "Size of each provided receive buffer."},
+    {"database", "dsn", POPGATE_FIELD(dsn), 0, 0, "libpq connection string or URI (required)."},
+    {"database", "connections_per_shard", POPGATE_FIELD(connections_per_shard), 1, 64,
+     "PostgreSQL connections each shard keeps open."},
+    {"database", "query_timeout_ms", POPGATE_FIELD(query_timeout_ms), 100, 600'000,
+     "A query not answered in this time fails with [SYS/TEMP] and its connection is replaced."},
+    {"database", "connect_timeout_ms", POPGATE_FIELD(connect_timeout_ms), 100, 600'000,
+     "Timeout for establishing a PostgreSQL connection."},
+    {"database", "lock_lease_ms", POPGATE_FIELD(lock_lease_ms), 3'000, 3'600'000,
+     "Maildrop lock lease; a crashed instance's locks free up within this time."},
+    {"database", "default_domain", POPGATE_FIELD(default_domain), 0, 0,
+     "Domain appended to logins without '@'; empty = full addresses only."},
+    {"database", "startup_wait_ms", POPGATE_FIELD(startup_wait_ms), 0, 3'600'000,
+     "How long to wait at startup for PostgreSQL to be reachable."},
+    {"auth", "kdf_threads", POPGATE_FIELD(kdf_threads), 0, 1024,
+     "Password-hashing worker threads; 0 = one per online CPU."},
+    {"auth", "kdf_queue_max", POPGATE_FIELD(kdf_queue_max), 1, 1'000'000,
+     "Password checks that may wait; beyond, logins get [SYS/TEMP]."},
+    {"log", "level", POPGATE_FIELD(log_level), 0, 0, "debug, info, warn or error."},
+};
+#undef POPGATE_FIELD
+
+std::string dotted(const Key& k) { return std::string(k.section) + "." + k.name; }
+
+std::string env_name(const Key& k) {
+  std::string out = "POPGATE_" + std::string(k.section) + "_" + k.name;
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+const Key* find_key(std::string_view section, std::string_view name) {
+  for (const Key& k : kKeys) {
+    if (section == k.section && name == k.name) return &k;
+  }
+  return nullptr;
+}
+
+// Sets a key from text (environment, --set, flags).
+bool set_from_text(Config& c, const Key& k, std::string_view text, const std::string& origin,
+                   std::string* error) {
+  const Field f = k.field(c);
+  if (auto* s = std::get_if<std::string*>(&f)) {
+    **s = std::string(text);
+    return true;
+  }
+  if (auto* b = std::get_if<bool*>(&f)) {
+    if (text == "true" || text == "1" || text == "yes") {
+      **b = true;
+    } else if (text == "false" || text == "0" || text == "no") {
+      **b = false;
+    } else {
+      *error = origin + ": " + dotted(k) + " must be true or false, got '" + std::string(text) + "'";
+      return false;
+    }
+    return true;
+  }
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > kU32Max) {
+    *error = origin + ": " + dotted(k) + " must be a non-negative integer, got '" + std::string(text) + "'";
+    return false;
+  }
+  *std::get<uint32_t*>(f) = static_cast<uint32_t>(value);
+  return true;
+}
+
+bool load_toml(Config& c, const std::string& path, std::string* error) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    *error = path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+             std::string(e.description());
+    return false;
+  }
+  for (const auto& [section, node] : root) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      *error = path + ": '" + std::string(section.str()) + "' must be a table like [" +
+               std::string(section.str()) + "]";
+      return false;
+    }
+    for (const auto& [name, value] : *table) {
+      const Key* k = find_key(section.str(), name.str());
+      const std::string key_name = std::string(section.str()) + "." + std::string(name.str());
+      if (k == nullptr) {
+        *error = path + ": unknown key '" + key_name + "'";
+        return false;
+      }
+      const Field f = k->field(c);
+      if (auto* s = std::get_if<std::string*>(&f)) {
+        if (!value.is_string()) {
+          *error = path + ": " + key_name + " must be a string";
+          return false;
+        }
+        **s = *value.value<std::string>();
+      } else if (auto* b = std::get_if<bool*>(&f)) {
+        if (!value.is_boolean()) {
+          *error = path + ": " + key_name + " must be true or false";
+          return false;
+        }
+        **b = *value.value<bool>();
+      } else {
+        const auto n = value.value<int64_t>();
+        if (!value.is_integer() || !n || *n < 0 || *n > kU32Max) {
+          *error = path + ": " + key_name + " must be a non-negative integer";
+          return false;
+        }
+        *std::get<uint32_t*>(f) = static_cast<uint32_t>(*n);
+      }
+    }
+  }
+  return true;
+}
+
+bool load_env(Config& c, std::string* error) {
+  for (const Key& k : kKeys) {
+    const std::string name = env_name(k);
+    if (const char* v = std::getenv(name.c_str())) {
+      if (!set_from_text(c, k, v, "environment " + name, error)) return false;
+    }
+  }
+  return true;
+}
+
+bool power_of_two(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool validate(const Config& c, std::string* error) {
+  Config copy = c;
+  for (const Key& k : kKeys) {
+    const Field f = k.field(copy);
+    if (auto* n = std::get_if<uint32_t*>(&f)) {
+      if (**n < k.min || **n > k.max) {
+        *error = dotted(k) + " = " + std::to_string(**n) + " is out of range [" + std::to_string(k.min) +
+                 ", " + std::to_string(k.max) + "]: " + k.help;
+        return false;
+      }
+    }
+  }
+  if (c.dsn.empty()) {
+    *error = "database.dsn is required (flag --dsn, environment POPGATE_DATABASE_DSN)";
+    return false;
+  }
+  if (!power_of_two(c.ring_entries)) {
+    *error = "net.ring_entries must be a power of two";
+    return false;
+  }
+  if (!power_of_two(c.recv_buffers)) {
+    *error = "net.recv_buffers must be a power of two";
+    return false;
+  }
+  log::Level level{};
+  if (!log::parse_level(c.log_level, &level)) {
+    *error = "log.level must be debug, info, warn or error, got '" + c.log_level + "'";
+    return false;
+  }
+  net::Endpoint endpoint;
+  std::string why;
+  if (!net::parse_endpoint(c.listener.address, &endpoint, &why)) {
+    *error = "listener.address: " + why;
+    return false;
+  }
+  if (c.implementation.size() > 64) {
+    *error = "session.implementation is longer than 64 characters";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<KeyInfo> config_keys() {
+  std::vector<KeyInfo> out;
+  Config defaults;
+  for (const Key& k : kKeys) {
+    KeyInfo info{dotted(k), env_name(k), "", "", k.help};
+    const Field f = k.field(defaults);
+    if (auto* s = std::get_if<std::string*>(&f)) {
+      info.type = "string";
+      info.default_value = "\"" + **s + "\"";
+    } else if (auto* b = std::get_if<bool*>(&f)) {
+      info.type = "boolean";
+      info.default_value = **b ? "true" : "false";
+    } else {
+      info.type = "integer";
+      info.default_value = std::to_string(*std::get<uint32_t*>(f));
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::optional<Config> load_config(int argc, const char* const* argv, std::string* error,
+                                  bool* exit_now) {
+  *exit_now = false;
+  CLI::App app{"popgate: multi-tenant POP3 gateway on PostgreSQL"};
+  std::string config_file;
+  std::optional<std::string> listen, dsn, log_level, ready_file;
+  std::optional<uint32_t> shards;
+  std::vector<std::string> sets;
+  bool print_keys = false;
+  app.add_option("-c,--config", config_file, "TOML configuration file")->envname("POPGATE_CONFIG");
+  app.add_option("--listen", listen, "listener.address (host:port)");
+  app.add_option("--dsn", dsn, "database.dsn (libpq connection string)");
+  app.add_option("--shards", shards, "server.shards (0 = one per CPU)");
+  app.add_option("--log-level", log_level, "log.level");
+  app.add_option("--ready-file", ready_file, "server.ready_file");
+  app.add_option("--set", sets, "section.key=value, for any key (repeatable)");
+  app.add_flag("--print-keys", print_keys, "print every configuration key and exit");
+  app.set_version_flag("--version", "popgate 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      *error = e.what();
+      return std::nullopt;
+    }
+    // --help or --version
+    *exit_now = true;
+    *error = dynamic_cast<const CLI::CallForVersion*>(&e) != nullptr ? "popgate 0.1.0" : app.help();
+    return std::nullopt;
+  }
+  if (print_keys) {
+    *exit_now = true;
+    for (const KeyInfo& k : config_keys()) {
+      *error += k.name + " (" + k.type + ", default " + k.default_value + ", env " + k.env + "): " +
+                k.help + "\n";
+    }
+    return std::nullopt;
+  }
+
+  Config c;
+  if (!config_file.empty() && !load_toml(c, config_file, error)) return std::nullopt;
+  if (!load_env(c, error)) return std::nullopt;
+  for (const std::string& kv : sets) {
+    const size_t eq = kv.find('=');
+    const size_t dot = kv.find('.');
+    const Key* k = (eq == std::string::npos || dot == std::string::npos || dot > eq)
+                       ? nullptr
+                       : find_key(std::string_view(kv).substr(0, dot),
+                                  std::string_view(kv).substr(dot + 1, eq - dot - 1));
+    if (k == nullptr) {
+      *error = "--set " + kv + ": expected section.key=value with a known key";
+      return std::nullopt;
+    }
+    if (!set_from_text(c, *k, std::string_view(kv).substr(eq + 1), "--set", error)) return std::nullopt;
+  }
+  if (listen) c.listener.address = *listen;
+  if (dsn) c.dsn = *dsn;
+  if (shards) c.shards = *shards;
+  if (log_level) c.log_level = *log_level;
+  if (ready_file) c.ready_file = *ready_file;
+  if (!validate(c, error)) return std::nullopt;
+  return c;
+}
+
+}  // namespace popgate::ops

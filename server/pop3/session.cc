@@ -15,6 +15,22 @@ constexpr TimePoint kNever = TimePoint::max();
 
 }  // namespace
 
+std::string_view end_reason_name(EndReason reason) noexcept {
+  switch (reason) {
+    case EndReason::kOpen: return "open";
+    case EndReason::kQuit: return "quit";
+    case EndReason::kPeerClosed: return "peer_closed";
+    case EndReason::kAutologout: return "autologout";
+    case EndReason::kBadCommands: return "bad_commands";
+    case EndReason::kAuthFailures: return "auth_failures";
+    case EndReason::kFlood: return "flood";
+    case EndReason::kShutdown: return "shutdown";
+    case EndReason::kStreamAborted: return "stream_aborted";
+    case EndReason::kStalled: return "stalled";
+  }
+  return "?";
+}
+
 // One table, one signature: verb, the states it is valid in, the handler.
 const std::array<Session::CommandSpec, kVerbCount - 1> Session::kCommands{{
     {Verb::kUser, kAuth, &Session::cmd_user},
@@ -87,7 +103,7 @@ void Session::handle_line_event(LineReader::Event event, TimePoint now) {
     case LineReader::Event::kFlood:
       counters_.input_flood.add();
       reply_err("line too long; closing connection");
-      close_after_flush(now);
+      close_after_flush(now, EndReason::kFlood);
       break;
     case LineReader::Event::kLine:
     case LineReader::Event::kNeedMore:
@@ -146,21 +162,26 @@ void Session::bad_command(std::string_view text) {
   if (++bad_commands_ >= kBadCommandsMax) {
     counters_.bad_command_limit.add();
     reply_err("too many bad commands; closing connection");
-    close_ = CloseMode::kAfterFlush;
+    close_after_flush(last_now_, EndReason::kBadCommands);
     return;
   }
   reply_err(text);
 }
 
-void Session::close_after_flush(TimePoint now) noexcept {
+void Session::close_after_flush(TimePoint now, EndReason reason) noexcept {
   if (close_ != CloseMode::kOpen) return;
   close_ = CloseMode::kAfterFlush;
+  end_ = reason;
   linger_deadline_ = now + config_.close_linger;
 }
 
-void Session::close_now() noexcept { close_ = CloseMode::kNow; }
+void Session::close_now(EndReason reason) noexcept {
+  if (end_ == EndReason::kOpen) end_ = reason;
+  close_ = CloseMode::kNow;
+}
 
 void Session::touch(TimePoint now) noexcept {
+  last_now_ = now;
   const auto timeout =
       state_ == State::kAuthorization ? config_.login_idle_timeout
                                       : std::max(config_.idle_timeout, kIdleTimeoutMin);
@@ -204,7 +225,7 @@ TimePoint Session::deadline() const noexcept {
 
 void Session::handle_timer(TimePoint now) {
   if (close_ == CloseMode::kAfterFlush) {
-    if (now >= linger_deadline_) close_now();  // the peer will not take the rest
+    if (now >= linger_deadline_) close_now(EndReason::kStalled);  // the peer will not take the rest
     return;
   }
   if (close_ != CloseMode::kOpen) return;
@@ -223,17 +244,17 @@ void Session::handle_timer(TimePoint now) {
   if (!out_.empty()) {
     // Output has not moved for the whole idle period: the peer stopped
     // reading. Nothing more can reach it.
-    close_now();
+    close_now(EndReason::kStalled);
     return;
   }
   reply_err("autologout; idle for too long");
-  close_after_flush(now);
+  close_after_flush(now, EndReason::kAutologout);
 }
 
 void Session::handle_peer_closed(TimePoint now) noexcept {
   (void)now;
   // No UPDATE: a session that ends without QUIT deletes nothing.
-  close_now();
+  close_now(EndReason::kPeerClosed);
 }
 
 void Session::handle_shutdown(TimePoint now) {
@@ -242,7 +263,7 @@ void Session::handle_shutdown(TimePoint now) {
   shutting_down_ = true;
   if (pending_ == Pending::kCommit) return;  // let UPDATE finish and answer
   if (stream_ != Stream::kNone) {
-    close_now();  // mid multi-line reply: the only honest end is a cut
+    close_now(EndReason::kShutdown);  // mid multi-line reply: the only honest end is a cut
     return;
   }
   if (pending_ != Pending::kNone && pending_ != Pending::kAuthDelay) {
@@ -251,7 +272,7 @@ void Session::handle_shutdown(TimePoint now) {
   pending_ = Pending::kNone;
   wipe_password();
   reply_err(RespCode::kSysTemp, "server shutting down");
-  close_after_flush(now);
+  close_after_flush(now, EndReason::kShutdown);
 }
 
 }  // namespace popgate::pop3

@@ -94,6 +94,21 @@ struct Request {
 
 enum class PasswordCheck : uint8_t { kMatch, kMismatch, kUnavailable };
 
+// How a session ended, for the logout log line and counters.
+enum class EndReason : uint8_t {
+  kOpen,           // not ended
+  kQuit,           // QUIT (after UPDATE, if in TRANSACTION)
+  kPeerClosed,     // EOF or reset before QUIT: no UPDATE
+  kAutologout,     // idle timeout
+  kBadCommands,    // kBadCommandsMax
+  kAuthFailures,   // kAuthFailuresMax
+  kFlood,          // kInputDiscardBytesMax
+  kShutdown,       // server stopping
+  kStreamAborted,  // body fetch failed mid-reply
+  kStalled,        // peer stopped reading
+};
+[[nodiscard]] std::string_view end_reason_name(EndReason reason) noexcept;
+
 enum class CloseMode : uint8_t {
   kOpen,        // keep going
   kAfterFlush,  // send what is pending, then close
@@ -146,6 +161,7 @@ class Session {
   [[nodiscard]] bool wants_input() const noexcept;
   [[nodiscard]] bool wants_body_bytes() const noexcept;
   [[nodiscard]] CloseMode close_mode() const noexcept { return close_; }
+  [[nodiscard]] EndReason end_reason() const noexcept { return end_; }
   // The maildrop lock is (or may still be) held: whoever ends the session
   // must release it.
   [[nodiscard]] bool holds_maildrop() const noexcept { return holds_maildrop_; }
@@ -184,8 +200,8 @@ class Session {
   void reply_err(RespCode code, std::string_view text);
   void command_failed(Verb verb, RespCode code, std::string_view text);
   void bad_command(std::string_view text);
-  void close_after_flush(TimePoint now) noexcept;
-  void close_now() noexcept;
+  void close_after_flush(TimePoint now, EndReason reason) noexcept;
+  void close_now(EndReason reason) noexcept;
   void touch(TimePoint now) noexcept;
   void issue(const Request& request, Pending pending) noexcept;
   void expect(Pending pending) noexcept;
@@ -228,6 +244,7 @@ class Session {
   Pending pending_ = Pending::kNone;
   Stream stream_ = Stream::kNone;
   CloseMode close_ = CloseMode::kOpen;
+  EndReason end_ = EndReason::kOpen;
   bool request_ready_ = false;
   bool holds_maildrop_ = false;
   bool shutting_down_ = false;
@@ -236,6 +253,7 @@ class Session {
   uint32_t bad_commands_ = 0;
   uint32_t auth_failures_ = 0;
 
+  TimePoint last_now_;  // of the last input, for closes started without a clock
   TimePoint idle_deadline_;
   TimePoint delay_until_;
   TimePoint linger_deadline_;

@@ -130,7 +130,7 @@ void Session::finish_auth_failure(TimePoint now) {
     counters_.auth_failure_limit.add();
     command_failed(Verb::kPass, RespCode::kAuth,
                    "invalid user name or password; too many failures, closing connection");
-    close_after_flush(now);
+    close_after_flush(now, EndReason::kAuthFailures);
     return;
   }
   command_failed(Verb::kPass, RespCode::kAuth, "invalid user name or password");
@@ -169,7 +169,7 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
 void Session::cmd_quit(std::string_view, TimePoint now) {
   if (state_ == State::kAuthorization) {
     reply_ok("popgate signing off");
-    close_after_flush(now);
+    close_after_flush(now, EndReason::kQuit);
     return;
   }
   // UPDATE: delete the marked messages and release the lock, all or nothing.
@@ -203,7 +203,7 @@ void Session::handle_update_committed(StoreStatus status, uint64_t deleted, Time
     command_failed(Verb::kQuit, RespCode::kSysTemp,
                    "could not remove deleted messages; none were removed");
   }
-  close_after_flush(now);
+  close_after_flush(now, EndReason::kQuit);
 }
 
 void Session::cmd_capa(std::string_view, TimePoint) {
@@ -235,7 +235,7 @@ void Session::handle_shutdown_reply(TimePoint now) {
   pending_ = Pending::kNone;
   wipe_password();
   reply_err(RespCode::kSysTemp, "server shutting down");
-  close_after_flush(now);
+  close_after_flush(now, EndReason::kShutdown);
 }
 
 }  // namespace popgate::pop3

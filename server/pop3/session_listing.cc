@@ -290,7 +290,7 @@ size_t Session::handle_body_chunk(StoreStatus status, std::string_view bytes, Ti
     // Part of the message is out already; a -ERR now would be read as
     // message text. Cutting the connection is the only honest signal.
     counters_.stream_aborts.add();
-    close_now();
+    close_now(EndReason::kStreamAborted);
     return bytes.size();
   }
   if (!body_started_) {

@@ -1,0 +1,75 @@
+// Gateway configuration: defaults, then a TOML file, then POPGATE_*
+// environment variables (containers), then command-line flags. Every key is
+// declared once, in the table in config.cc, with its type and allowed range;
+// the TOML reader, the environment reader, `--set section.key=value` and the
+// README's reference all follow that table. Unknown keys and out-of-range
+// values are errors that name the key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace popgate::ops {
+
+struct ListenerConfig {
+  std::string name = "pop3";
+  std::string address = "127.0.0.1:1110";
+  bool allow_cleartext_login = true;
+};
+
+struct Config {
+  // [server]
+  std::string instance_name;        // "" = hostname
+  uint32_t shards = 0;              // 0 = one per online CPU
+  uint32_t drain_timeout_ms = 30'000;
+  std::string ready_file;           // written with "host:port" once serving
+  // [listener] (one plain POP3 listener; TLS listeners come with issue 3)
+  ListenerConfig listener;
+  uint32_t listen_backlog = 4096;
+  // [session]
+  uint32_t login_idle_timeout_ms = 60'000;
+  uint32_t idle_timeout_ms = 600'000;
+  uint32_t auth_failure_delay_ms = 1'000;
+  uint32_t output_buffer_bytes = 16 * 1024;
+  uint32_t body_chunk_bytes = 256 * 1024;
+  uint32_t connections_per_shard_max = 65'536;
+  std::string implementation = "popgate";
+  // [net]
+  uint32_t ring_entries = 4096;
+  uint32_t recv_buffers = 1024;
+  uint32_t recv_buffer_bytes = 4096;
+  // [database]
+  std::string dsn;
+  uint32_t connections_per_shard = 2;
+  uint32_t query_timeout_ms = 10'000;
+  uint32_t connect_timeout_ms = 5'000;
+  uint32_t lock_lease_ms = 30'000;
+  std::string default_domain;
+  uint32_t startup_wait_ms = 30'000;
+  // [auth]
+  uint32_t kdf_threads = 0;         // 0 = one per online CPU
+  uint32_t kdf_queue_max = 4096;
+  // [log]
+  std::string log_level = "info";
+};
+
+struct KeyInfo {
+  std::string name;        // "section.key"
+  std::string env;         // POPGATE_SECTION_KEY
+  std::string type;        // "string", "integer", "boolean"
+  std::string default_value;
+  std::string help;
+};
+
+// Loads and validates. On error returns nullopt and sets *error to a
+// message naming the key (or flag) and the problem. *exit_now is set for
+// --help / --version, with the text in *error.
+[[nodiscard]] std::optional<Config> load_config(int argc, const char* const* argv,
+                                                std::string* error, bool* exit_now);
+
+// Every key, for `popgate --print-keys` and the README.
+[[nodiscard]] std::vector<KeyInfo> config_keys();
+
+}  // namespace popgate::ops

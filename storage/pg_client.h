@@ -94,10 +94,15 @@ struct Completion {
                           // kRenewLeases: leases renewed
 };
 
+// Checked by the constructor, which throws std::invalid_argument for
+// nonsense (no connections, non-positive timeouts, backoff min > max).
 struct PgClientOptions {
   std::string conninfo;          // libpq connection string or URI
-  uint32_t connections = 2;      // per client (that is, per shard)
+  uint32_t connections = 2;      // per client (that is, per shard), 1..64
   std::string default_domain;    // appended to logins without '@'; "" = none
+  // Bounds every request, from submission to completion. The server's
+  // statement_timeout is set to 90% of it, so a statement blocked in
+  // PostgreSQL is cancelled (and rolled back) before the client gives up.
   std::chrono::milliseconds query_timeout{10'000};
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds reconnect_backoff_min{100};
@@ -107,19 +112,31 @@ struct PgClientOptions {
   std::string application_name = "popgate";
 };
 
+// Counters are totals since construction; gauges are current values.
 struct PgClientStats {
-  uint32_t connections_up = 0;
-  uint64_t requests = 0;
-  uint64_t errors_temporary = 0;
-  uint64_t errors_permanent = 0;
-  uint64_t timeouts = 0;
-  uint64_t reconnects = 0;
-  uint32_t in_flight = 0;
+  uint32_t connections_up = 0;     // gauge
+  uint64_t requests = 0;           // submissions, whatever their outcome
+  uint64_t errors_temporary = 0;   // completions with kTemporary
+  uint64_t errors_permanent = 0;   // completions with kPermanent
+  uint64_t timeouts = 0;           // connections closed as stuck (no progress
+                                   // for query_timeout plus a grace period)
+  uint64_t reconnects = 0;         // connection attempts after a slot's first
+  uint32_t in_flight = 0;          // gauge: sent, results not yet all read
+  // Added after the first cut of this header:
+  uint32_t queued = 0;             // gauge: waiting for a connection
+  uint64_t overloaded = 0;         // rejected at once: queue at its bound
+  uint64_t deadline_expired = 0;   // completed kTemporary because
+                                   // query_timeout passed (queued or sent)
+  uint64_t connect_failures = 0;   // connection attempts that failed
 };
 
 class PgClient {
  public:
+  // Starts connecting at once (on the client's connector thread). Throws
+  // at startup only: std::invalid_argument, std::system_error.
   explicit PgClient(PgClientOptions options);
+  // Joins the connector thread (an attempt in progress is cut short, except
+  // a DNS lookup) and closes the connections. Pending completions are lost.
   ~PgClient();
   PgClient(const PgClient&) = delete;
   PgClient& operator=(const PgClient&) = delete;
@@ -138,7 +155,9 @@ class PgClient {
   void open_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
                      LockHolder holder, TimePoint now) noexcept;
   // Up to `length` octets of the body from `offset` (0-based). An empty
-  // body_bytes with kOk means offset is at or past the end.
+  // body_bytes with kOk means offset is at or past the end. Bodies are at
+  // most 2 GiB - 1 octets (SQL positions are int4), so any offset from
+  // 2^31 - 1 on reads nothing; kNotFound still reports a missing message.
   void fetch_body(uint64_t tag, int64_t tenant_id, int64_t user_id,
                   int64_t message_id, uint64_t offset, uint32_t length,
                   TimePoint now) noexcept;
@@ -154,6 +173,7 @@ class PgClient {
                     std::span<const int64_t> session_ids, TimePoint now) noexcept;
 
   [[nodiscard]] bool poll_completion(Completion& out) noexcept;
+  // Safe to call from any thread: the client publishes relaxed atomics.
   [[nodiscard]] PgClientStats stats() const noexcept;
 
  private:

@@ -1,0 +1,349 @@
+#include "storage/pg_statements.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "storage/pg_codec.h"
+#include "storage/pg_errors.h"
+
+namespace popgate::storage {
+namespace {
+
+// Type OIDs from PostgreSQL's catalog (pg_type.dat); fixed forever.
+constexpr unsigned kInt4Oid = 23;
+constexpr unsigned kInt8Oid = 20;
+constexpr unsigned kTextOid = 25;
+constexpr unsigned kInt8ArrayOid = 1016;
+
+constexpr int kTextFormat = 0;
+constexpr int kBinaryFormat = 1;
+
+// Indexed by StatementId.
+constexpr std::array<StatementDef, kStatementCount> kStatements{{
+    {"popgate_lookup_user",
+     "SELECT u.tenant_id, u.user_id, u.password_hash"
+     " FROM popgate.users u JOIN popgate.tenants t ON t.tenant_id = u.tenant_id"
+     " WHERE t.domain = $1 AND u.local_part = $2 AND u.enabled",
+     2,
+     {kTextOid, kTextOid}},
+    // Takes the lock if it is free or its lease has lapsed; a live lease held
+    // by anyone (even this very holder) leaves the row alone: zero rows.
+    {"popgate_lock_maildrop",
+     "INSERT INTO popgate.maildrop_locks (tenant_id, user_id, holder_instance,"
+     " holder_session, acquired_at, lease_expires_at)"
+     " VALUES ($1, $2, $3, $4, now(), now() + $5 * interval '1 millisecond')"
+     " ON CONFLICT (tenant_id, user_id) DO UPDATE SET"
+     " holder_instance = EXCLUDED.holder_instance,"
+     " holder_session = EXCLUDED.holder_session, acquired_at = now(),"
+     " lease_expires_at = EXCLUDED.lease_expires_at"
+     " WHERE popgate.maildrop_locks.lease_expires_at < now()"
+     " RETURNING 1",
+     5,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8Oid}},
+    // Runs in the same transaction as the lock statement; the EXISTS makes it
+    // return nothing unless that statement just made us the holder.
+    {"popgate_list_maildrop",
+     "SELECT message_id, size_bytes, uidl FROM popgate.messages"
+     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS ("
+     "SELECT 1 FROM popgate.maildrop_locks l WHERE l.tenant_id = $1"
+     " AND l.user_id = $2 AND l.holder_instance = $3 AND l.holder_session = $4)"
+     " ORDER BY message_id",
+     4,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid}},
+    // $4 is the 1-based start, $5 the length, both int4: bodies are capped at
+    // 2 GiB - 1 octets (a bytea cannot exceed 1 GiB anyway), so int4
+    // positions reach every byte; PgClient::fetch_body clamps larger ones.
+    {"popgate_fetch_body",
+     "SELECT substring(body FROM $4 FOR $5) FROM popgate.messages"
+     " WHERE tenant_id = $1 AND user_id = $2 AND message_id = $3",
+     5,
+     {kInt8Oid, kInt8Oid, kInt8Oid, kInt4Oid, kInt4Oid}},
+    // Deletes only while the caller still holds the lock; releasing the lock
+    // and deleting commit together.
+    {"popgate_commit_update",
+     "WITH lk AS (DELETE FROM popgate.maildrop_locks WHERE tenant_id = $1"
+     " AND user_id = $2 AND holder_instance = $3 AND holder_session = $4"
+     " RETURNING 1),"
+     " gone AS (DELETE FROM popgate.messages WHERE tenant_id = $1"
+     " AND user_id = $2 AND message_id = ANY($5::bigint[])"
+     " AND EXISTS (SELECT 1 FROM lk) RETURNING 1)"
+     " SELECT (SELECT count(*) FROM lk), (SELECT count(*) FROM gone)",
+     5,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid}},
+    {"popgate_release_maildrop",
+     "DELETE FROM popgate.maildrop_locks WHERE tenant_id = $1 AND user_id = $2"
+     " AND holder_instance = $3 AND holder_session = $4",
+     4,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid}},
+    {"popgate_renew_leases",
+     "UPDATE popgate.maildrop_locks"
+     " SET lease_expires_at = now() + $2 * interval '1 millisecond'"
+     " WHERE holder_instance = $1 AND holder_session = ANY($3::bigint[])",
+     3,
+     {kTextOid, kInt8Oid, kInt8ArrayOid}},
+}};
+
+// ---- result decoders: called only while c.status is still kOk ----
+
+// Returns false after recording kPermanent: the result does not have the
+// shape this build's SQL promises, i.e. a schema mismatch.
+bool expect_shape(const PGresult* res, int columns, Completion& c) noexcept {
+  if (PQnfields(res) == columns) return true;
+  fail_completion(c, Status::kPermanent, "unexpected result shape", "");
+  return false;
+}
+
+void bad_column(Completion& c) noexcept {
+  fail_completion(c, Status::kPermanent, "unexpected column format", "");
+}
+
+bool int8_at(const PGresult* res, int row, int col, int64_t& out) noexcept {
+  return decode_int8(PQgetvalue(res, row, col), PQgetlength(res, row, col), out);
+}
+
+void decode_lookup_user(const PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 3, c)) return;
+  if (PQntuples(res) == 0) {
+    c.status = Status::kNotFound;
+    return;
+  }
+  if (!int8_at(res, 0, 0, c.user.tenant_id) || !int8_at(res, 0, 1, c.user.user_id)) {
+    bad_column(c);
+    return;
+  }
+  c.user.password_hash.assign(PQgetvalue(res, 0, 2),
+                              static_cast<std::size_t>(PQgetlength(res, 0, 2)));
+}
+
+void decode_lock_maildrop(const PGresult* res, Completion& c) noexcept {
+  if (PQntuples(res) == 0) c.status = Status::kInUse;
+}
+
+void decode_listing(const PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 3, c)) return;
+  const int rows = PQntuples(res);
+  std::size_t uidl_bytes = 0;
+  for (int r = 0; r < rows; ++r) uidl_bytes += static_cast<std::size_t>(PQgetlength(res, r, 2));
+  if (uidl_bytes > std::numeric_limits<uint32_t>::max()) {
+    bad_column(c);
+    return;
+  }
+  MaildropListing& l = c.listing;
+  const auto n = static_cast<std::size_t>(rows);
+  l.message_ids.reserve(n);
+  l.sizes.reserve(n);
+  l.uidl_ends.reserve(n);
+  l.uidl_arena.reserve(uidl_bytes);
+  for (int r = 0; r < rows; ++r) {
+    int64_t id = 0;
+    int64_t size = 0;
+    if (!int8_at(res, r, 0, id) || !int8_at(res, r, 1, size)) {
+      bad_column(c);
+      return;
+    }
+    // The wire format counts sizes in uint32; a bigger message is bad data.
+    if (size < 0 || size > int64_t{std::numeric_limits<uint32_t>::max()}) {
+      fail_completion(c, Status::kPermanent, "message size out of range", "");
+      return;
+    }
+    l.message_ids.push_back(id);
+    l.sizes.push_back(static_cast<uint32_t>(size));
+    l.uidl_arena.append(PQgetvalue(res, r, 2), static_cast<std::size_t>(PQgetlength(res, r, 2)));
+    l.uidl_ends.push_back(static_cast<uint32_t>(l.uidl_arena.size()));
+  }
+}
+
+// Returns true when it kept `res`.
+bool decode_fetch_body(PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 1, c)) return false;
+  if (PQntuples(res) == 0) {
+    c.status = Status::kNotFound;
+    return false;
+  }
+  c.body_bytes = std::string_view(PQgetvalue(res, 0, 0),
+                                  static_cast<std::size_t>(PQgetlength(res, 0, 0)));
+  c.body.reset(res);
+  return true;
+}
+
+void decode_commit_update(const PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 2, c)) return;
+  int64_t locks = 0;
+  int64_t deleted = 0;
+  if (PQntuples(res) != 1 || !int8_at(res, 0, 0, locks) || !int8_at(res, 0, 1, deleted) ||
+      deleted < 0) {
+    bad_column(c);
+    return;
+  }
+  if (locks == 0) {
+    c.status = Status::kInUse;  // lease lost: nothing was deleted
+    return;
+  }
+  c.affected = static_cast<uint64_t>(deleted);
+}
+
+// Rows touched by an INSERT/UPDATE/DELETE without RETURNING.
+void decode_command_count(PGresult* res, Completion& c) noexcept {
+  c.affected = std::strtoull(PQcmdTuples(res), nullptr, 10);
+}
+
+bool decode_success(StatementId id, PGresult* res, Completion& c) noexcept {
+  switch (id) {
+    case StatementId::kLookupUser:
+      decode_lookup_user(res, c);
+      return false;
+    case StatementId::kLockMaildrop:
+      decode_lock_maildrop(res, c);
+      return false;
+    case StatementId::kListMaildrop:
+      decode_listing(res, c);
+      return false;
+    case StatementId::kFetchBody:
+      return decode_fetch_body(res, c);
+    case StatementId::kCommitUpdate:
+      decode_commit_update(res, c);
+      return false;
+    case StatementId::kReleaseMaildrop:
+    case StatementId::kRenewLeases:
+      decode_command_count(res, c);
+      return false;
+  }
+  return false;
+}
+
+const char* or_empty(const char* s) noexcept { return s != nullptr ? s : ""; }
+
+}  // namespace
+
+const StatementDef& statement_def(StatementId id) noexcept {
+  return kStatements[static_cast<std::size_t>(id)];
+}
+
+StatementPlan statement_plan(RequestKind kind) noexcept {
+  switch (kind) {
+    case RequestKind::kLookupUser:
+      return {{StatementId::kLookupUser, StatementId::kLookupUser}, 1};
+    case RequestKind::kOpenMaildrop:
+      return {{StatementId::kLockMaildrop, StatementId::kListMaildrop}, 2};
+    case RequestKind::kFetchBody:
+      return {{StatementId::kFetchBody, StatementId::kFetchBody}, 1};
+    case RequestKind::kCommitUpdate:
+      return {{StatementId::kCommitUpdate, StatementId::kCommitUpdate}, 1};
+    case RequestKind::kReleaseMaildrop:
+      return {{StatementId::kReleaseMaildrop, StatementId::kReleaseMaildrop}, 1};
+    case RequestKind::kRenewLeases:
+      return {{StatementId::kRenewLeases, StatementId::kRenewLeases}, 1};
+  }
+  std::abort();  // not a RequestKind: memory corruption
+}
+
+void ParamBlock::clear() noexcept {
+  count_ = 0;
+  used_ = 0;
+  spill_.clear();
+}
+
+void ParamBlock::add_int8(int64_t value) noexcept {
+  if (count_ == kParamsMax || used_ + kInt8Bytes > inline_.size()) std::abort();  // a bug
+  encode_int8(value, inline_.data() + used_);
+  offsets_[count_] = static_cast<uint16_t>(used_);
+  lengths_[count_] = static_cast<int>(kInt8Bytes);
+  formats_[count_] = kBinaryFormat;
+  used_ += kInt8Bytes;
+  ++count_;
+}
+
+void ParamBlock::add_int4(int32_t value) noexcept {
+  if (count_ == kParamsMax || used_ + kInt4Bytes > inline_.size()) std::abort();  // a bug
+  encode_int4(value, inline_.data() + used_);
+  offsets_[count_] = static_cast<uint16_t>(used_);
+  lengths_[count_] = static_cast<int>(kInt4Bytes);
+  formats_[count_] = kBinaryFormat;
+  used_ += kInt4Bytes;
+  ++count_;
+}
+
+bool ParamBlock::add_text(std::string_view text) noexcept {
+  if (count_ == kParamsMax) std::abort();  // a bug
+  if (text.size() > inline_.size() - used_) return false;
+  std::memcpy(inline_.data() + used_, text.data(), text.size());
+  offsets_[count_] = static_cast<uint16_t>(used_);
+  lengths_[count_] = static_cast<int>(text.size());
+  formats_[count_] = kBinaryFormat;
+  used_ += text.size();
+  ++count_;
+  return true;
+}
+
+void ParamBlock::add_int8_array(std::span<const int64_t> ids) noexcept {
+  if (count_ == kParamsMax || !spill_.empty()) std::abort();  // a bug
+  // Text format: libpq reads it up to the terminator std::string provides.
+  format_int8_array(ids, spill_);
+  offsets_[count_] = kSpilled;
+  lengths_[count_] = 0;
+  formats_[count_] = kTextFormat;
+  ++count_;
+}
+
+void ParamBlock::view(View& out) const noexcept {
+  for (std::size_t i = 0; i < count_; ++i) {
+    out.values[i] = offsets_[i] == kSpilled ? spill_.c_str() : inline_.data() + offsets_[i];
+    out.lengths[i] = lengths_[i];
+    out.formats[i] = formats_[i];
+  }
+}
+
+bool apply_statement_result(StatementId id, pg_result* res, Completion& c) noexcept {
+  const ExecStatusType st = PQresultStatus(res);
+  if (st == PGRES_FATAL_ERROR) {
+    if (c.status == Status::kOk) {
+      const char* sqlstate = or_empty(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+      const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+      fail_completion(c, classify_sqlstate(sqlstate), sqlstate[0] != '\0' ? sqlstate : "libpq",
+                      primary != nullptr ? primary : PQresultErrorMessage(res));
+    }
+    return false;
+  }
+  if (st == PGRES_PIPELINE_ABORTED) {
+    // Follows an error that already decided the status; this fallback only
+    // matters if the server aborted without telling us why.
+    if (c.status == Status::kOk) {
+      fail_completion(c, Status::kTemporary, "pipeline aborted", "");
+    }
+    return false;
+  }
+  if (c.status != Status::kOk) return false;
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    fail_completion(c, Status::kPermanent, "unexpected result status", PQresStatus(st));
+    return false;
+  }
+  return decode_success(id, res, c);
+}
+
+void fail_completion(Completion& c, Status status, std::string_view prefix,
+                     std::string_view message) noexcept {
+  c.status = status;
+  if (!message.empty()) {
+    char joined[kErrorBytesMax];
+    const std::size_t p = std::min(prefix.size(), sizeof joined - 2);
+    std::memcpy(joined, prefix.data(), p);
+    joined[p] = ':';
+    joined[p + 1] = ' ';
+    assign_error(c.error, std::string_view(joined, p + 2), message);
+  } else {
+    assign_error(c.error, prefix, "");
+  }
+  c.user = UserRecord{};
+  c.listing.message_ids.clear();
+  c.listing.sizes.clear();
+  c.listing.uidl_ends.clear();
+  c.listing.uidl_arena.clear();
+  c.body.reset();
+  c.body_bytes = {};
+  c.affected = 0;
+}
+
+}  // namespace popgate::storage

@@ -1,0 +1,2 @@
+-- quotes ' " and \ and )" delimiters
+SELECT 'x';

@@ -6,6 +6,7 @@
 // Must not know: sessions, storage, rings.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,17 +27,28 @@ struct Argon2Params {
   uint32_t lanes = 1;
 };
 
-// "{ARGON2ID}$argon2id$v=19$m=...,t=...,p=...$salt$hash" with a random salt.
-[[nodiscard]] std::string hash_password(std::string_view password,
-                                        const Argon2Params& params = {});
+// Most a stored hash may ask of a verification. A hash over these limits is
+// kMalformed: one bad import must not be able to pin a worker for minutes or
+// allocate gigabytes. Dovecot's defaults (64 MiB, 3 passes, 1 lane) are far
+// below them.
+inline constexpr uint32_t kVerifyMemoryKibMax = 1024 * 1024;  // 1 GiB
+inline constexpr uint32_t kVerifyPassesMax = 64;
+inline constexpr uint32_t kVerifyLanesMax = 64;
+
+// "{ARGON2ID}$argon2id$v=19$m=...,t=...,p=...$salt$hash" with a random
+// 16-byte salt and a 32-byte hash. Throws std::runtime_error when the
+// parameters are out of argon2's range or the system has no randomness.
+[[nodiscard]] std::string hash_password(std::string_view password, const Argon2Params& params = {});
 
 // Constant-time comparison of the derived key. Accepts "{ARGON2ID}",
-// "{ARGON2I}" and a bare "$argon2id$..." string.
+// "{ARGON2I}" (scheme names case-insensitive) and a bare "$argon2id$..."
+// string. Any other "{SCHEME}" or bare string is kUnsupportedScheme.
 [[nodiscard]] VerifyResult verify_password(std::string_view stored,
                                            std::string_view password) noexcept;
 
 // A well-formed hash of a random password, for spending the same KDF time on
-// unknown users as on known ones (no user enumeration by timing).
+// unknown users as on known ones (no user enumeration by timing). Made with
+// the default Argon2Params on first use (thread-safe), then fixed.
 [[nodiscard]] const std::string& dummy_hash();
 
 }  // namespace popgate::auth

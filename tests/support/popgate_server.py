@@ -1,0 +1,142 @@
+"""Runs the real popgate binary for integration tests.
+
+Gateway(dsn, **settings) starts `popgate` on 127.0.0.1:0 with a ready file,
+waits until it serves, and exposes its port, its JSON log lines and ways to
+stop it (SIGINT, SIGTERM, SIGKILL). Settings are passed as
+`--set section.key=value`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+POPGATE_BIN = os.environ.get("POPGATE_BIN", "popgate")
+
+# Bound on how long a started gateway may take to come up.
+STARTUP_TIMEOUT_S = 30
+
+
+class Gateway:
+    def __init__(self, dsn, shards=2, **settings):
+        self.dsn = dsn
+        self.dir = tempfile.mkdtemp(prefix="popgate-it-")
+        self.ready_file = os.path.join(self.dir, "ready")
+        self.log_path = os.path.join(self.dir, "popgate.log")
+        args = [POPGATE_BIN, "--dsn", dsn, "--listen", "127.0.0.1:0",
+                "--ready-file", self.ready_file, "--shards", str(shards),
+                "--log-level", settings.pop("log_level", "info")]
+        # Short waits suit tests; every one can be overridden.
+        defaults = {"session.auth_failure_delay_ms": 0}
+        defaults.update({k.replace("__", "."): v for k, v in settings.items()})
+        for key, value in defaults.items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            args += ["--set", f"{key}={value}"]
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not os.path.exists(self.ready_file) or os.path.getsize(self.ready_file) == 0:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"popgate exited with {self.proc.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"popgate did not start:\n{self.log_text()}")
+            time.sleep(0.05)
+        with open(self.ready_file) as f:
+            host, port = f.read().strip().rsplit(":", 1)
+        self.host, self.port = host, int(port)
+
+    def log_text(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def log_lines(self):
+        lines = []
+        for line in self.log_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+        return lines
+
+    def connect(self, timeout=10):
+        return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def send_signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGINT, timeout=30):
+        self.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.log.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+class Conversation:
+    """A raw POP3 connection: send bytes, read replies line by line."""
+
+    def __init__(self, gateway, timeout=20):
+        self.sock = gateway.connect(timeout)
+        self.reader = self.sock.makefile("rb")
+        self.greeting = self.line()
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def line(self):
+        line = self.reader.readline()
+        if not line.endswith(b"\r\n"):
+            raise EOFError(f"connection closed; partial line {line!r}")
+        return line[:-2]
+
+    def multiline(self):
+        """The lines of a multi-line reply as sent (still byte-stuffed)."""
+        lines = []
+        while True:
+            line = self.line()
+            if line == b".":
+                return lines
+            lines.append(line)
+
+    def command(self, text):
+        self.send(text + "\r\n")
+        return self.line()
+
+    def closed(self):
+        """True when the server has closed the connection (reads EOF)."""
+        try:
+            while self.reader.read1(65536):
+                pass
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self):
+        self.reader.close()
+        self.sock.close()

@@ -266,6 +266,7 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   std::optional<uint32_t> shards;
   std::vector<std::string> sets;
   bool print_keys = false;
+  bool check_only = false;
   app.add_option("-c,--config", config_file, "TOML configuration file")->envname("POPGATE_CONFIG");
   app.add_option("--listen", listen, "listener.address (host:port)");
   app.add_option("--dsn", dsn, "database.dsn (libpq connection string)");
@@ -274,6 +275,7 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   app.add_option("--ready-file", ready_file, "server.ready_file");
   app.add_option("--set", sets, "section.key=value, for any key (repeatable)");
   app.add_flag("--print-keys", print_keys, "print every configuration key and exit");
+  app.add_flag("--check-config", check_only, "load and validate the configuration, then exit");
   app.set_version_flag("--version", "popgate 0.1.0");
   try {
     app.parse(argc, argv);
@@ -318,6 +320,11 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   if (log_level) c.log_level = *log_level;
   if (ready_file) c.ready_file = *ready_file;
   if (!validate(c, error)) return std::nullopt;
+  if (check_only) {
+    *exit_now = true;
+    *error = "configuration OK";
+    return std::nullopt;
+  }
   return c;
 }
 

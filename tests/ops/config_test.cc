@@ -1,0 +1,185 @@
+// Configuration: defaults, TOML, environment and flags in that order of
+// precedence, and an error naming the key for every kind of mistake.
+#include "ops/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace popgate::ops {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const std::string& name : env_) unsetenv(name.c_str());
+  }
+  void env(const std::string& name, const std::string& value) {
+    setenv(name.c_str(), value.c_str(), 1);
+    env_.push_back(name);
+  }
+  std::string file(const std::string& text) {
+    const std::string path = ::testing::TempDir() + "/popgate_config_test_" +
+                             std::to_string(counter_++) + ".toml";
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::optional<Config> load(std::vector<std::string> args) {
+    args.insert(args.begin(), "popgate");
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    error.clear();
+    exit_now = false;
+    return load_config(static_cast<int>(argv.size()), argv.data(), &error, &exit_now);
+  }
+  void expect_error(std::vector<std::string> args, const std::string& fragment) {
+    EXPECT_FALSE(load(std::move(args)).has_value());
+    EXPECT_FALSE(exit_now);
+    EXPECT_NE(error.find(fragment), std::string::npos) << "error was: " << error;
+  }
+
+  std::string error;
+  bool exit_now = false;
+  std::vector<std::string> env_;
+  int counter_ = 0;
+};
+
+TEST_F(ConfigTest, DefaultsNeedOnlyADsn) {
+  const auto c = load({"--dsn", "host=x"});
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->dsn, "host=x");
+  EXPECT_EQ(c->idle_timeout_ms, 600'000u);
+  EXPECT_EQ(c->listener.address, "127.0.0.1:1110");
+  EXPECT_EQ(c->lock_lease_ms, 30'000u);
+}
+
+TEST_F(ConfigTest, DsnIsRequired) { expect_error({}, "database.dsn is required"); }
+
+TEST_F(ConfigTest, FileThenEnvironmentThenFlags) {
+  const std::string path = file(
+      "[database]\ndsn = \"host=file\"\n[session]\nidle_timeout_ms = 700000\n"
+      "auth_failure_delay_ms = 5\n[log]\nlevel = \"warn\"\n");
+  auto c = load({"--config", path});
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->dsn, "host=file");
+  EXPECT_EQ(c->idle_timeout_ms, 700'000u);
+  EXPECT_EQ(c->log_level, "warn");
+
+  env("POPGATE_SESSION_IDLE_TIMEOUT_MS", "800000");
+  env("POPGATE_DATABASE_DSN", "host=env");
+  c = load({"--config", path});
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->idle_timeout_ms, 800'000u);
+  EXPECT_EQ(c->dsn, "host=env");
+  EXPECT_EQ(c->auth_failure_delay_ms, 5u);  // untouched by env
+
+  c = load({"--config", path, "--dsn", "host=flag", "--set", "session.idle_timeout_ms=900000"});
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->dsn, "host=flag");
+  EXPECT_EQ(c->idle_timeout_ms, 900'000u);
+}
+
+TEST_F(ConfigTest, ConfigFileFromEnvironment) {
+  env("POPGATE_CONFIG", file("[database]\ndsn = \"host=viaenv\"\n"));
+  const auto c = load({});
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->dsn, "host=viaenv");
+}
+
+TEST_F(ConfigTest, UnknownKeyIsNamed) {
+  expect_error({"--config", file("[session]\nidle_timout_ms = 700000\n")},
+               "unknown key 'session.idle_timout_ms'");
+}
+
+TEST_F(ConfigTest, SectionMustBeATable) {
+  expect_error({"--config", file("session = 3\n")}, "'session' must be a table");
+}
+
+TEST_F(ConfigTest, WrongTypesAreNamed) {
+  expect_error({"--config", file("[session]\nidle_timeout_ms = \"ten minutes\"\n")},
+               "session.idle_timeout_ms must be a non-negative integer");
+  expect_error({"--config", file("[listener]\nallow_cleartext_login = 1\n")},
+               "listener.allow_cleartext_login must be true or false");
+  expect_error({"--config", file("[database]\ndsn = 5\n")}, "database.dsn must be a string");
+  expect_error({"--config", file("[session]\nidle_timeout_ms = -1\n")},
+               "session.idle_timeout_ms must be a non-negative integer");
+}
+
+TEST_F(ConfigTest, SyntaxErrorsGiveFileLineAndColumn) {
+  const std::string path = file("[database]\ndsn = \"unterminated\n");
+  expect_error({"--config", path}, path + ":2:");
+}
+
+TEST_F(ConfigTest, MissingFile) { expect_error({"--config", "/nonexistent/popgate.toml"}, "/nonexistent/popgate.toml"); }
+
+TEST_F(ConfigTest, IdleTimeoutBelowTenMinutesIsRefused) {
+  expect_error({"--dsn", "x", "--set", "session.idle_timeout_ms=599999"},
+               "session.idle_timeout_ms = 599999 is out of range [600000");
+}
+
+TEST_F(ConfigTest, RangesAreChecked) {
+  expect_error({"--dsn", "x", "--set", "database.lock_lease_ms=100"}, "database.lock_lease_ms = 100");
+  expect_error({"--dsn", "x", "--set", "session.output_buffer_bytes=100"}, "session.output_buffer_bytes");
+}
+
+TEST_F(ConfigTest, PowersOfTwo) {
+  expect_error({"--dsn", "x", "--set", "net.recv_buffers=1000"}, "net.recv_buffers must be a power of two");
+  expect_error({"--dsn", "x", "--set", "net.ring_entries=1000"}, "net.ring_entries must be a power of two");
+}
+
+TEST_F(ConfigTest, BadEnvironmentValueNamesTheVariable) {
+  env("POPGATE_SESSION_IDLE_TIMEOUT_MS", "soon");
+  expect_error({"--dsn", "x"}, "environment POPGATE_SESSION_IDLE_TIMEOUT_MS");
+  unsetenv("POPGATE_SESSION_IDLE_TIMEOUT_MS");
+  env("POPGATE_LISTENER_ALLOW_CLEARTEXT_LOGIN", "maybe");
+  expect_error({"--dsn", "x"}, "listener.allow_cleartext_login must be true or false");
+}
+
+TEST_F(ConfigTest, BadSetAndFlags) {
+  expect_error({"--dsn", "x", "--set", "nosuch.key=1"}, "--set nosuch.key=1");
+  expect_error({"--dsn", "x", "--set", "novalue"}, "--set novalue");
+  expect_error({"--dsn", "x", "--log-level", "loud"}, "log.level must be debug, info, warn or error");
+  expect_error({"--dsn", "x", "--listen", "localhost:110"}, "listener.address");
+  expect_error({"--dsn", "x", "--listen", "127.0.0.1:99999"}, "listener.address");
+  expect_error({"--dsn", "x", "--bogus"}, "bogus");
+}
+
+TEST_F(ConfigTest, HelpVersionKeysAndCheck) {
+  EXPECT_FALSE(load({"--help"}));
+  EXPECT_TRUE(exit_now);
+  EXPECT_NE(error.find("--dsn"), std::string::npos);
+  EXPECT_FALSE(load({"--version"}));
+  EXPECT_TRUE(exit_now);
+  EXPECT_NE(error.find("popgate"), std::string::npos);
+  EXPECT_FALSE(load({"--print-keys"}));
+  EXPECT_TRUE(exit_now);
+  EXPECT_NE(error.find("POPGATE_DATABASE_DSN"), std::string::npos);
+  EXPECT_FALSE(load({"--dsn", "x", "--check-config"}));
+  EXPECT_TRUE(exit_now);
+  EXPECT_EQ(error, "configuration OK");
+}
+
+TEST_F(ConfigTest, EveryKeyHasEnvNameAndHelp) {
+  for (const KeyInfo& k : config_keys()) {
+    EXPECT_FALSE(k.help.empty()) << k.name;
+    EXPECT_EQ(k.env.rfind("POPGATE_", 0), 0u) << k.name;
+  }
+}
+
+TEST_F(ConfigTest, ShippedExampleLoadsAndListsEveryKey) {
+  const std::string path = std::string(POPGATE_SOURCE_DIR) + "/deploy/popgate.example.toml";
+  const auto c = load({"--config", path});
+  ASSERT_TRUE(c) << error;
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const KeyInfo& k : config_keys()) {
+    const std::string key = k.name.substr(k.name.find('.') + 1);
+    EXPECT_NE(text.find("\n" + key + " ="), std::string::npos) << k.name << " missing from the example";
+  }
+}
+
+}  // namespace
+}  // namespace popgate::ops

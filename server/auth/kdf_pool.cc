@@ -55,6 +55,7 @@ void KdfOutbox::drain(std::vector<KdfResult>& out) noexcept {
 KdfPool::KdfPool(uint32_t threads, uint32_t queue_max) : queue_max_(queue_max) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads_.reserve(threads);
+  working_for_.reserve(threads);
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -91,6 +92,21 @@ uint32_t KdfPool::queued() const noexcept {
   return uint32_t(jobs_.size());
 }
 
+void KdfPool::detach(KdfOutbox& outbox) noexcept {
+  std::unique_lock lock(mu_);
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (it->outbox == &outbox) {
+      wipe(it->password);
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  idle_cv_.wait(lock, [&] {
+    return std::find(working_for_.begin(), working_for_.end(), &outbox) == working_for_.end();
+  });
+}
+
 void KdfPool::run() noexcept {
   for (;;) {
     std::unique_lock lock(mu_);
@@ -98,10 +114,17 @@ void KdfPool::run() noexcept {
     if (stopping_) return;
     Job job = std::move(jobs_.front());
     jobs_.pop_front();
+    working_for_.push_back(job.outbox);
     lock.unlock();
     const VerifyResult result = verify_password(job.hash, job.password);
     wipe(job.password);
+    // Posted before the worker stops counting as busy for this outbox, so
+    // detach() returning means no post can still come.
     job.outbox->post(KdfResult{job.tag, result});
+    lock.lock();
+    working_for_.erase(std::find(working_for_.begin(), working_for_.end(), job.outbox));
+    lock.unlock();
+    idle_cv_.notify_all();
   }
 }
 

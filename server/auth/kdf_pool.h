@@ -64,6 +64,11 @@ class KdfPool {
                             std::string_view stored_hash,
                             std::string_view password) noexcept;
 
+  // Forgets `outbox`: drops its queued jobs and waits until no worker is
+  // still verifying for it. Call before an outbox is destroyed (a shard
+  // going away with a login in flight); afterwards nothing posts to it.
+  void detach(KdfOutbox& outbox) noexcept;
+
   [[nodiscard]] uint64_t rejected_full() const noexcept {
     return rejected_full_.load(std::memory_order_relaxed);
   }
@@ -81,7 +86,9 @@ class KdfPool {
   const uint32_t queue_max_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable idle_cv_;  // a worker finished a job
   std::deque<Job> jobs_;
+  std::vector<KdfOutbox*> working_for_;  // outbox of each running job
   bool stopping_ = false;
   std::atomic<uint64_t> rejected_full_{0};
   std::vector<std::thread> threads_;

@@ -70,6 +70,8 @@ Shard::Shard(ShardOptions options, auth::KdfPool& kdf)
 }
 
 Shard::~Shard() {
+  // A forced stop can leave a password check running for this shard.
+  kdf_.detach(outbox_);
   if (!listener_closed_ && opts_.listener_fd >= 0) close(opts_.listener_fd);
   if (control_fd_ >= 0) close(control_fd_);
 }

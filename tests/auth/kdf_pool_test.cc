@@ -96,6 +96,24 @@ TEST(KdfPool, FullQueueRejectsAndCounts) {
   ASSERT_EQ(results.size(), accepted);
   for (const auto& r : results) EXPECT_EQ(r.result, VerifyResult::kMatch);
   EXPECT_TRUE(pool.submit(outbox, 99, stored, "pw"));  // room again
+  pool.detach(outbox);  // the outbox dies first: nothing may post to it after
+}
+
+TEST(KdfPool, DetachDropsQueuedJobsAndWaitsForRunningOnes) {
+  KdfPool pool(1, 100);
+  const std::string stored = hash_password("pw");
+  auto outbox = std::make_unique<KdfOutbox>();
+  for (uint64_t tag = 0; tag < 20; ++tag) ASSERT_TRUE(pool.submit(*outbox, tag, stored, "pw"));
+  pool.detach(*outbox);
+  EXPECT_EQ(pool.queued(), 0u);
+  std::vector<KdfResult> got;
+  outbox->drain(got);
+  EXPECT_LT(got.size(), 20u);  // queued ones were dropped, not run
+  outbox.reset();  // under ASan, a late post here would be a use-after-free
+  // The pool still serves others.
+  KdfOutbox other;
+  ASSERT_TRUE(pool.submit(other, 7, stored, "pw"));
+  EXPECT_EQ(collect(other, 1).size(), 1u);
 }
 
 TEST(KdfOutbox, EventFdReadableExactlyWhileResultsWait) {

@@ -183,3 +183,19 @@ TEST_F(ConfigTest, ShippedExampleLoadsAndListsEveryKey) {
 
 }  // namespace
 }  // namespace popgate::ops
+
+namespace popgate::ops {
+namespace {
+
+// The README's configuration table must list every key the binary knows.
+TEST(ConfigReadme, ListsEveryKey) {
+  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/README.md");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  for (const KeyInfo& k : config_keys()) {
+    EXPECT_NE(text.find("| `" + k.name + "` |"), std::string::npos) << k.name << " missing from README";
+  }
+}
+
+}  // namespace
+}  // namespace popgate::ops

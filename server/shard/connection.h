@@ -26,7 +26,8 @@ struct Connection {
   bool in_use = false;
   bool recv_armed = false;
   bool send_inflight = false;
-  bool closing = false;
+  bool closing = false;    // torn down: waiting for in-flight work, then freed
+  bool lingering = false;  // FIN sent; draining what the peer still sends
   bool cancel_sent = false;
   uint8_t store_inflight = 0;  // storage or KDF requests outstanding
   int64_t session_id = 0;      // maildrop lock holder id within this process
@@ -41,6 +42,7 @@ struct Connection {
   std::string_view body_rest;
 
   std::chrono::steady_clock::time_point opened_at;
+  std::chrono::steady_clock::time_point linger_until;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   std::array<char, 48> peer{};  // "address:port" for logs

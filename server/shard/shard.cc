@@ -244,7 +244,7 @@ void Shard::on_accepted(int fd) noexcept {
     return;
   }
   c->fd = fd;
-  c->recv_armed = c->send_inflight = c->closing = c->cancel_sent = false;
+  c->recv_armed = c->send_inflight = c->closing = c->lingering = c->cancel_sent = false;
   c->store_inflight = 0;
   c->in_buffer = -1;
   c->in_offset = c->in_length = 0;
@@ -275,6 +275,17 @@ void Shard::handle_recv(Connection& c, const io_uring_cqe& cqe) noexcept {
   if (c.closing) {
     if (buffer >= 0) recv_buffers_.recycle(static_cast<uint16_t>(buffer));
     maybe_finish_close(c);
+    return;
+  }
+  if (c.lingering) {
+    // Whatever the peer still sends after our last reply is dropped; EOF
+    // or an error ends the linger.
+    if (buffer >= 0) recv_buffers_.recycle(static_cast<uint16_t>(buffer));
+    if (cqe.res > 0 && now_ < c.linger_until) {
+      arm_recv(c);
+    } else {
+      begin_close(c);
+    }
     return;
   }
   if (cqe.res > 0 && buffer >= 0) {
@@ -354,7 +365,7 @@ void Shard::feed_body(Connection& c) noexcept {
 void Shard::pump(Connection& c) noexcept {
   pop3::Session& s = *c.session;
   for (;;) {
-    if (c.closing) break;
+    if (c.closing || c.lingering) return;
     if (const pop3::Request* r = s.take_request()) {
       submit_request(c, *r);
       continue;
@@ -378,7 +389,7 @@ void Shard::pump(Connection& c) noexcept {
   }
   if (!c.send_inflight && !s.pending_output().empty()) submit_send(c);
   if (mode == pop3::CloseMode::kAfterFlush) {
-    if (!c.send_inflight && s.pending_output().empty()) begin_close(c);
+    if (!c.send_inflight && s.pending_output().empty()) begin_linger(c);
     return;
   }
   if (!c.recv_armed && c.in_buffer < 0 && s.wants_input()) arm_recv(c);
@@ -386,7 +397,21 @@ void Shard::pump(Connection& c) noexcept {
 
 // ---- Closing ----------------------------------------------------------------------
 
+// A graceful end: the last reply is out. Closing now with unread client
+// bytes in the socket would make the kernel send RST, which can destroy that
+// reply before the client reads it (a client that pipelined past QUIT). So
+// send FIN and drain until the peer closes too, for at most `linger`.
+void Shard::begin_linger(Connection& c) noexcept {
+  if (c.lingering || c.closing) return;
+  c.lingering = true;
+  c.linger_until = now_ + opts_.linger;
+  shutdown(c.fd, SHUT_WR);
+  recycle_input(c);
+  if (!c.recv_armed) arm_recv(c);
+}
+
 void Shard::begin_close(Connection& c) noexcept {
+  c.lingering = false;
   if (!c.closing) {
     c.closing = true;
     // Wake any receive or send still parked on the socket.
@@ -443,7 +468,12 @@ void Shard::handle_tick() noexcept {
   // Linear scan: ~5 ns a connection, so 50,000 sessions cost a quarter of
   // a millisecond per tick; cheaper in code and cache than a timer wheel.
   table_.for_each_active([this](Connection& c) {
-    if (c.closing || now_ < c.session->deadline()) return;
+    if (c.lingering && now_ >= c.linger_until) {
+      counters_.linger_timeouts.add();
+      begin_close(c);
+      return;
+    }
+    if (c.closing || c.lingering || now_ < c.session->deadline()) return;
     c.session->handle_timer(now_);
     pump(c);
   });
@@ -479,7 +509,7 @@ void Shard::begin_stop() noexcept {
 void Shard::shutdown_sessions() noexcept {
   sessions_shut_ = true;
   table_.for_each_active([this](Connection& c) {
-    if (c.closing) return;
+    if (c.closing || c.lingering) return;
     c.session->handle_shutdown(now_);
     pump(c);
   });

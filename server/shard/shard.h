@@ -47,6 +47,9 @@ struct ShardOptions {
   std::string instance_id;                   // lock holder identity of this process
   std::chrono::milliseconds tick{250};       // timer resolution
   std::chrono::milliseconds stop_grace{15'000};  // after the drain deadline
+  // After the last reply of a graceful close, how long the peer may keep
+  // sending before the socket is closed anyway.
+  std::chrono::milliseconds linger{2'000};
 };
 
 using pop3::Counter;
@@ -61,6 +64,7 @@ struct ShardCounters {
   Counter bytes_received;
   Counter bytes_sent;
   Counter recv_no_buffers;       // provided-buffer ring ran dry
+  Counter linger_timeouts;       // peer kept sending after our FIN
   Counter kdf_rejected;          // KDF queue full
   Counter lock_releases;
   Counter lock_release_failures;
@@ -111,6 +115,7 @@ class Shard {
   void feed_input(Connection& c) noexcept;
   void feed_body(Connection& c) noexcept;
   void begin_close(Connection& c) noexcept;
+  void begin_linger(Connection& c) noexcept;
   void maybe_finish_close(Connection& c) noexcept;
   void recycle_input(Connection& c) noexcept;
   void begin_stop() noexcept;

@@ -2,7 +2,9 @@
 curl and raw sockets: what is delivered is what comes back, byte for byte."""
 
 import random
+import socket
 import subprocess
+import time
 import unittest
 
 from itest import (Conversation, GatewayTest, crlf, lock_count, messages_of, pop, sha256,
@@ -112,6 +114,37 @@ class ProtocolTest(GatewayTest):
         self.assertEqual(unstuff_wire(conv.multiline()), crlf(PLAIN))
         self.assertTrue(conv.line().startswith(b"+OK popgate signing off"))
         self.assertTrue(conv.closed())
+
+    def test_slow_reader_gets_the_whole_message_when_bytes_follow_quit(self):
+        """A client pipelines RETR, DELE and QUIT plus more bytes, and reads
+        slowly. Closing with those bytes unread would make the kernel send
+        RST and drop the unsent tail of the message, after the DELE was
+        committed: mail lost. The server sends FIN and drains instead."""
+        body = b"Subject: tail\r\n\r\n" + (b"y" * 98 + b"\r\n") * 80000  # ~8 MiB
+        login, password, _ = self.user_with(body)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        sock.settimeout(60)
+        sock.connect((self.gateway.host, self.gateway.port))
+        reader = sock.makefile("rb")
+        self.assertTrue(reader.readline().startswith(b"+OK"))
+        sock.sendall(f"USER {login}\r\nPASS {password}\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n".encode()
+                     + b"NOOP\r\n" * 3000)
+        time.sleep(1.0)  # let the server finish and close while we lag behind
+        self.assertEqual(reader.readline(), b"+OK send PASS\r\n")
+        self.assertTrue(reader.readline().startswith(b"+OK maildrop has 1"))
+        self.assertEqual(reader.readline(), f"+OK {len(body)} octets\r\n".encode())
+        got = []
+        while True:
+            line = reader.readline()
+            self.assertTrue(line.endswith(b"\r\n"), f"message cut after {len(got)} lines")
+            if line == b".\r\n":
+                break
+            got.append(line)
+        self.assertEqual(sha256(b"".join(got)), sha256(body))
+        self.assertEqual(reader.readline(), b"+OK message 1 deleted\r\n")
+        self.assertTrue(reader.readline().startswith(b"+OK popgate signing off (1 messages"))
+        sock.close()
 
     def test_twenty_mib_message_intact(self):
         rng = random.Random(20)

@@ -38,7 +38,7 @@ PgClient::Impl::Impl(PgClientOptions options)
   requests_.reserve(kRequestsPrealloc);
   free_requests_.reserve(kRequestsPrealloc);
   for (std::size_t i = 0; i < kRequestsPrealloc; ++i) {
-    requests_.push_back(std::make_unique<Request>());
+    requests_.push_back(new_request());
     free_requests_.push_back(static_cast<uint32_t>(kRequestsPrealloc - 1 - i));
   }
 
@@ -76,9 +76,23 @@ PgClient::Impl::~Impl() {
 
 // ---- request slots and completions ----
 
+// A request slot with room for typical credentials and error text, so that
+// decoding into it does not allocate once the slot exists.
+std::unique_ptr<Request> PgClient::Impl::new_request() {
+  auto r = std::make_unique<Request>();
+  UserRecord& u = r->done.user;
+  u.domain.reserve(kDomainBytesReserved);
+  u.password_hash.reserve(kCredentialBytesReserved);
+  u.scram_sha256.reserve(kCredentialBytesReserved);
+  u.apop_secret.reserve(kSmallTextBytesReserved);
+  u.policy.mechanisms.reserve(kSmallTextBytesReserved);
+  r->done.error.reserve(kErrorBytesMax);
+  return r;
+}
+
 uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) noexcept {
   if (free_requests_.empty()) {
-    requests_.push_back(std::make_unique<Request>());
+    requests_.push_back(new_request());
     // A slot is in at most one of these at a time, so sizing them with the
     // pool means only pool growth ever allocates, however bursty the load.
     const std::size_t slots = requests_.capacity();
@@ -96,7 +110,16 @@ uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) no
   d.status = Status::kOk;
   d.error.clear();
   d.user.tenant_id = d.user.user_id = 0;
+  d.user.since_last_login_s = -1;
+  d.user.domain.clear();
   d.user.password_hash.clear();
+  d.user.scram_sha256.clear();
+  d.user.apop_secret.clear();
+  d.user.policy.login_delay_s = 0;
+  d.user.policy.expire_days = -1;
+  d.user.policy.require_tls = false;
+  d.user.policy.sessions_max = d.user.policy.logins_per_minute = -1;
+  d.user.policy.mechanisms.clear();
   d.listing.message_ids.clear();
   d.listing.sizes.clear();
   d.listing.uidl_ends.clear();

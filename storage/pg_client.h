@@ -56,10 +56,25 @@ struct LockHolder {
   int64_t session_id = 0;
 };
 
+// A tenant's policy (popgate.tenants), read with every login.
+struct TenantPolicy {
+  int64_t login_delay_s = 0;       // RFC 2449 LOGIN-DELAY; 0 = none
+  int64_t expire_days = -1;        // RFC 2449 EXPIRE; -1 = NEVER
+  bool require_tls = false;
+  int64_t sessions_max = -1;       // -1 = the instance default
+  int64_t logins_per_minute = -1;  // -1 = the instance default
+  std::string mechanisms;          // space-separated; empty = all enabled
+};
+
 struct UserRecord {
   int64_t tenant_id = 0;
   int64_t user_id = 0;
+  std::string domain;         // the tenant's
   std::string password_hash;  // Dovecot-style "{SCHEME}..." string
+  std::string scram_sha256;   // "{SCRAM-SHA-256}..." or empty
+  std::string apop_secret;    // empty: no APOP for this user
+  int64_t since_last_login_s = -1;  // -1: never logged in
+  TenantPolicy policy;
 };
 
 // The snapshot fixed at login, in message_id order. Structure of arrays so a
@@ -150,8 +165,8 @@ class PgClient {
   // login: "local@domain" or "local" (then default_domain). Matching is
   // case-insensitive for ASCII; names longer than 255 octets are kNotFound.
   void lookup_user(uint64_t tag, std::string_view login, TimePoint now) noexcept;
-  // Takes the maildrop lock (kInUse if a live lease is held by someone else)
-  // and reads the listing, in one transaction.
+  // Takes the maildrop lock (kInUse if a live lease is held by someone else),
+  // reads the listing and records the login time, in one transaction.
   void open_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
                      LockHolder holder, TimePoint now) noexcept;
   // Up to `length` octets of the body from `offset` (0-based). An empty

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "storage/login_name.h"
 #include "storage/pg_client_impl.h"
@@ -184,7 +185,33 @@ bool PgClient::poll_completion(Completion& out) noexcept {
   if (m.completed_.empty()) return false;
   const uint32_t id = m.completed_.front();
   m.completed_.pop_front();
-  out = std::move(m.req(id).done);
+  // Small strings are copied into the caller's (long-lived) completion and
+  // keep their capacity on both sides, so a warm client never allocates for
+  // them; the listing and the body result change hands.
+  Completion& done = m.req(id).done;
+  out.tag = done.tag;
+  out.kind = done.kind;
+  out.status = done.status;
+  out.error.assign(done.error);
+  UserRecord& u = out.user;
+  const UserRecord& from = done.user;
+  u.tenant_id = from.tenant_id;
+  u.user_id = from.user_id;
+  u.since_last_login_s = from.since_last_login_s;
+  u.domain.assign(from.domain);
+  u.password_hash.assign(from.password_hash);
+  u.scram_sha256.assign(from.scram_sha256);
+  u.apop_secret.assign(from.apop_secret);
+  u.policy.login_delay_s = from.policy.login_delay_s;
+  u.policy.expire_days = from.policy.expire_days;
+  u.policy.require_tls = from.policy.require_tls;
+  u.policy.sessions_max = from.policy.sessions_max;
+  u.policy.logins_per_minute = from.policy.logins_per_minute;
+  u.policy.mechanisms.assign(from.policy.mechanisms);
+  out.listing = std::move(done.listing);
+  out.body = std::move(done.body);
+  out.body_bytes = done.body_bytes;
+  out.affected = done.affected;
   m.free_requests_.push_back(id);
   return true;
 }

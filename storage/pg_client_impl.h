@@ -38,6 +38,11 @@ inline constexpr std::size_t kPipelineDepthMax = 128;
 inline constexpr uint32_t kConnectionsMax = 64;
 // Request slots created up front; the pool grows past this on demand.
 inline constexpr std::size_t kRequestsPrealloc = 64;
+// Capacity reserved in each request slot's strings: a DNS name, a typical
+// "{SCHEME}..." credential (argon2id is ~100 bytes), short texts.
+inline constexpr std::size_t kDomainBytesReserved = 253;
+inline constexpr std::size_t kCredentialBytesReserved = 192;
+inline constexpr std::size_t kSmallTextBytesReserved = 64;
 // epoll events taken per handle_events(); the rest stay level-triggered.
 inline constexpr int kEpollEventsMax = 16;
 // LockHolder::instance_id limit, in bytes.
@@ -107,6 +112,7 @@ struct PgClient::Impl {
   explicit Impl(PgClientOptions options);
   ~Impl();
 
+  static std::unique_ptr<Request> new_request();
   uint32_t begin(uint64_t tag, RequestKind kind, TimePoint now) noexcept;
   void finish(uint32_t id) noexcept;
   void finish_status(uint32_t id, Status s) noexcept;

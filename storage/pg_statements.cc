@@ -23,8 +23,16 @@ constexpr int kBinaryFormat = 1;
 
 // Indexed by StatementId.
 constexpr std::array<StatementDef, kStatementCount> kStatements{{
+    // Every column is NOT NULL (sentinels stand for NULL) so decoding needs
+    // no null checks: '' for no credential, -1 for never / NEVER / default.
     {"popgate_lookup_user",
-     "SELECT u.tenant_id, u.user_id, u.password_hash"
+     "SELECT u.tenant_id, u.user_id, u.password_hash,"
+     " coalesce(u.scram_sha256, ''), coalesce(u.apop_secret, ''),"
+     " coalesce(floor(extract(epoch FROM now() - u.last_login_at))::int8, -1),"
+     " t.domain, t.login_delay_s::int8, coalesce(t.expire_days, -1)::int8,"
+     " t.require_tls::int::int8, coalesce(t.sessions_max, -1)::int8,"
+     " coalesce(t.logins_per_minute, -1)::int8,"
+     " coalesce(array_to_string(t.mechanisms, ' '), '')"
      " FROM popgate.users u JOIN popgate.tenants t ON t.tenant_id = u.tenant_id"
      " WHERE t.domain = $1 AND u.local_part = $2 AND u.enabled",
      2,
@@ -84,6 +92,15 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " WHERE holder_instance = $1 AND holder_session = ANY($3::bigint[])",
      3,
      {kTextOid, kInt8Oid, kInt8ArrayOid}},
+    // Third statement of open_maildrop: LOGIN-DELAY counts from here. Only
+    // when the lock statement made us the holder.
+    {"popgate_touch_login",
+     "UPDATE popgate.users SET last_login_at = now()"
+     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS ("
+     "SELECT 1 FROM popgate.maildrop_locks l WHERE l.tenant_id = $1"
+     " AND l.user_id = $2 AND l.holder_instance = $3 AND l.holder_session = $4)",
+     4,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid}},
 }};
 
 // ---- result decoders: called only while c.status is still kOk ----
@@ -104,18 +121,32 @@ bool int8_at(const PGresult* res, int row, int col, int64_t& out) noexcept {
   return decode_int8(PQgetvalue(res, row, col), PQgetlength(res, row, col), out);
 }
 
+void text_at(const PGresult* res, int row, int col, std::string& out) {
+  out.assign(PQgetvalue(res, row, col), static_cast<std::size_t>(PQgetlength(res, row, col)));
+}
+
 void decode_lookup_user(const PGresult* res, Completion& c) noexcept {
-  if (!expect_shape(res, 3, c)) return;
+  if (!expect_shape(res, 13, c)) return;
   if (PQntuples(res) == 0) {
     c.status = Status::kNotFound;
     return;
   }
-  if (!int8_at(res, 0, 0, c.user.tenant_id) || !int8_at(res, 0, 1, c.user.user_id)) {
+  UserRecord& u = c.user;
+  TenantPolicy& p = u.policy;
+  int64_t require_tls = 0;
+  if (!int8_at(res, 0, 0, u.tenant_id) || !int8_at(res, 0, 1, u.user_id) ||
+      !int8_at(res, 0, 5, u.since_last_login_s) || !int8_at(res, 0, 7, p.login_delay_s) ||
+      !int8_at(res, 0, 8, p.expire_days) || !int8_at(res, 0, 9, require_tls) ||
+      !int8_at(res, 0, 10, p.sessions_max) || !int8_at(res, 0, 11, p.logins_per_minute)) {
     bad_column(c);
     return;
   }
-  c.user.password_hash.assign(PQgetvalue(res, 0, 2),
-                              static_cast<std::size_t>(PQgetlength(res, 0, 2)));
+  p.require_tls = require_tls != 0;
+  text_at(res, 0, 2, u.password_hash);
+  text_at(res, 0, 3, u.scram_sha256);
+  text_at(res, 0, 4, u.apop_secret);
+  text_at(res, 0, 6, u.domain);
+  text_at(res, 0, 12, p.mechanisms);
 }
 
 void decode_lock_maildrop(const PGresult* res, Completion& c) noexcept {
@@ -210,6 +241,8 @@ bool decode_success(StatementId id, PGresult* res, Completion& c) noexcept {
     case StatementId::kRenewLeases:
       decode_command_count(res, c);
       return false;
+    case StatementId::kTouchLogin:
+      return false;
   }
   return false;
 }
@@ -225,17 +258,17 @@ const StatementDef& statement_def(StatementId id) noexcept {
 StatementPlan statement_plan(RequestKind kind) noexcept {
   switch (kind) {
     case RequestKind::kLookupUser:
-      return {{StatementId::kLookupUser, StatementId::kLookupUser}, 1};
+      return {{StatementId::kLookupUser}, 1};
     case RequestKind::kOpenMaildrop:
-      return {{StatementId::kLockMaildrop, StatementId::kListMaildrop}, 2};
+      return {{StatementId::kLockMaildrop, StatementId::kListMaildrop, StatementId::kTouchLogin}, 3};
     case RequestKind::kFetchBody:
-      return {{StatementId::kFetchBody, StatementId::kFetchBody}, 1};
+      return {{StatementId::kFetchBody}, 1};
     case RequestKind::kCommitUpdate:
-      return {{StatementId::kCommitUpdate, StatementId::kCommitUpdate}, 1};
+      return {{StatementId::kCommitUpdate}, 1};
     case RequestKind::kReleaseMaildrop:
-      return {{StatementId::kReleaseMaildrop, StatementId::kReleaseMaildrop}, 1};
+      return {{StatementId::kReleaseMaildrop}, 1};
     case RequestKind::kRenewLeases:
-      return {{StatementId::kRenewLeases, StatementId::kRenewLeases}, 1};
+      return {{StatementId::kRenewLeases}, 1};
   }
   std::abort();  // not a RequestKind: memory corruption
 }
@@ -336,7 +369,14 @@ void fail_completion(Completion& c, Status status, std::string_view prefix,
   } else {
     assign_error(c.error, prefix, "");
   }
-  c.user = UserRecord{};
+  // Cleared in place: the slot keeps its reserved capacity.
+  c.user.tenant_id = c.user.user_id = 0;
+  c.user.since_last_login_s = -1;
+  c.user.domain.clear();
+  c.user.password_hash.clear();
+  c.user.scram_sha256.clear();
+  c.user.apop_secret.clear();
+  c.user.policy.mechanisms.clear();
   c.listing.message_ids.clear();
   c.listing.sizes.clear();
   c.listing.uidl_ends.clear();

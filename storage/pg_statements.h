@@ -28,8 +28,9 @@ enum class StatementId : uint8_t {
   kCommitUpdate,
   kReleaseMaildrop,
   kRenewLeases,
+  kTouchLogin,
 };
-inline constexpr std::size_t kStatementCount = 7;
+inline constexpr std::size_t kStatementCount = 8;
 
 // Most parameters of any statement.
 inline constexpr std::size_t kParamsMax = 5;
@@ -46,7 +47,7 @@ struct StatementDef {
 // The statements a request runs, in order, as one pipeline segment (one Sync,
 // so one implicit transaction).
 struct StatementPlan {
-  std::array<StatementId, 2> ids;
+  std::array<StatementId, 3> ids;
   uint8_t count;
 };
 [[nodiscard]] StatementPlan statement_plan(RequestKind kind) noexcept;

@@ -106,7 +106,8 @@ TEST(StatementTable, PlansShareOneParameterBlock) {
       for (int p = 0; p < s.param_count; ++p) EXPECT_EQ(s.param_types[p], first.param_types[p]);
     }
   }
-  EXPECT_EQ(statement_plan(RequestKind::kOpenMaildrop).count, 2);
+  // Lock, listing, and the login time, in one transaction.
+  EXPECT_EQ(statement_plan(RequestKind::kOpenMaildrop).count, 3);
 }
 
 TEST(ParamBlock, EncodesBinaryScalarsAndTextArray) {
@@ -134,26 +135,44 @@ TEST(ParamBlock, EncodesBinaryScalarsAndTextArray) {
   EXPECT_EQ(p.count(), 0U);
 }
 
+// The lookup's 13 columns: ids, credentials, last login, tenant policy.
+const std::vector<unsigned> kLookupColumns = {kInt8Oid, kInt8Oid, kTextOid, kTextOid, kTextOid,
+                                              kInt8Oid, kTextOid, kInt8Oid, kInt8Oid, kInt8Oid,
+                                              kInt8Oid, kInt8Oid, kTextOid};
+
 TEST(Decode, LookupUserFoundAndNotFound) {
   Completion c = fresh();
-  FakeResult r(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
-  r.row({i8(11), i8(22), "{ARGON2ID}$argon2id$v=19$..."});
+  FakeResult r(PGRES_TUPLES_OK, kLookupColumns);
+  r.row({i8(11), i8(22), "{ARGON2ID}$argon2id$v=19$...", "{SCRAM-SHA-256}4096,c2FsdA==,a,b",
+         "apop-secret", i8(95), "example.test", i8(300), i8(-1), i8(1), i8(50), i8(-1),
+         "PLAIN SCRAM-SHA-256"});
   EXPECT_FALSE(r.apply(StatementId::kLookupUser, c));
   EXPECT_EQ(c.status, Status::kOk);
   EXPECT_EQ(c.user.tenant_id, 11);
   EXPECT_EQ(c.user.user_id, 22);
   EXPECT_EQ(c.user.password_hash, "{ARGON2ID}$argon2id$v=19$...");
+  EXPECT_EQ(c.user.scram_sha256, "{SCRAM-SHA-256}4096,c2FsdA==,a,b");
+  EXPECT_EQ(c.user.apop_secret, "apop-secret");
+  EXPECT_EQ(c.user.since_last_login_s, 95);
+  EXPECT_EQ(c.user.domain, "example.test");
+  EXPECT_EQ(c.user.policy.login_delay_s, 300);
+  EXPECT_EQ(c.user.policy.expire_days, -1);
+  EXPECT_TRUE(c.user.policy.require_tls);
+  EXPECT_EQ(c.user.policy.sessions_max, 50);
+  EXPECT_EQ(c.user.policy.logins_per_minute, -1);
+  EXPECT_EQ(c.user.policy.mechanisms, "PLAIN SCRAM-SHA-256");
 
   Completion none = fresh();
-  FakeResult empty(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
+  FakeResult empty(PGRES_TUPLES_OK, kLookupColumns);
   EXPECT_FALSE(empty.apply(StatementId::kLookupUser, none));
   EXPECT_EQ(none.status, Status::kNotFound);
 }
 
 TEST(Decode, WrongWidthOrShapeIsPermanent) {
   Completion c = fresh();
-  FakeResult r(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
-  r.row({std::string(4, '\0'), i8(22), "{PLAIN}x"});  // int4 where int8 belongs
+  FakeResult r(PGRES_TUPLES_OK, kLookupColumns);
+  r.row({std::string(4, '\0'), i8(22), "{PLAIN}x", "", "", i8(-1), "x.test", i8(0), i8(-1),
+         i8(0), i8(-1), i8(-1), ""});  // int4 where int8 belongs
   EXPECT_FALSE(r.apply(StatementId::kLookupUser, c));
   EXPECT_EQ(c.status, Status::kPermanent);
   EXPECT_FALSE(c.error.empty());

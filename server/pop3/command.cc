@@ -24,6 +24,10 @@ constexpr std::array<VerbName, kVerbCount - 1> kVerbs{{
     {Verb::kTop, "TOP"},
     {Verb::kUidl, "UIDL"},
     {Verb::kCapa, "CAPA"},
+    {Verb::kAuth, "AUTH"},
+    {Verb::kApop, "APOP"},
+    {Verb::kStls, "STLS"},
+    {Verb::kUtf8, "UTF8"},
 }};
 
 constexpr char ascii_upper(char c) noexcept {

@@ -24,8 +24,12 @@ enum class Verb : uint8_t {
   kTop,
   kUidl,
   kCapa,
+  kAuth,
+  kApop,
+  kStls,
+  kUtf8,
 };
-inline constexpr size_t kVerbCount = 13;
+inline constexpr size_t kVerbCount = 17;
 
 // Upper-case wire name, "?" for kUnknown.
 [[nodiscard]] std::string_view verb_name(Verb v) noexcept;

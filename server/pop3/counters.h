@@ -42,6 +42,16 @@ struct Counters {
   Counter autologout;             // post-login idle timeout (>= 10 min)
 
   // Authentication and maildrop.
+  static constexpr size_t kMechanisms = 7;  // indexed like Mechanism bits
+  std::array<Counter, kMechanisms> auth_success_by_mechanism{};
+  std::array<Counter, kMechanisms> auth_failure_by_mechanism{};
+  Counter policy_refused;         // tenant requires TLS or another method
+  Counter login_delay_refused;    // [LOGIN-DELAY]
+  Counter login_limit_refused;    // a session or rate limit said no
+  Counter sasl_cancelled;
+  Counter sasl_malformed;
+  Counter stls_started;
+  Counter utf8_enabled;
   Counter auth_success;
   Counter auth_failure;           // wrong user or password
   Counter auth_temporary;         // store or KDF pool unavailable

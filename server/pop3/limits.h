@@ -11,6 +11,10 @@ namespace popgate::pop3 {
 // Longest command line accepted, not counting the CRLF (RFC 2449 section 4
 // asks for at least 255 octets). A longer line gets -ERR and counts as bad.
 inline constexpr size_t kCommandLineBytesMax = 255;
+// Longest line during a SASL exchange, and of an AUTH command carrying an
+// initial response (RFC 5034 section 4 lets them exceed the command limit:
+// an OAuth bearer token is often 1-2 KiB, base64 adds a third).
+inline constexpr size_t kSaslLineBytesMax = 16 * 1024;
 // Once a line is too long, its remainder is discarded up to the next LF. A
 // client that sends more than this without any LF is flooding: closed.
 inline constexpr size_t kInputDiscardBytesMax = 64 * 1024;

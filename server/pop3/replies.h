@@ -36,6 +36,9 @@ class LineBuilder {
   LineBuilder& add(uint64_t number) noexcept;
   // The line with CRLF appended (room for it is always kept).
   [[nodiscard]] std::string_view finish() noexcept;
+  // The text so far, without CRLF.
+  [[nodiscard]] std::string_view text() const noexcept { return {buf_.data(), len_}; }
+  [[nodiscard]] size_t size() const noexcept { return len_; }
 
  private:
   static constexpr size_t kTextMax = kReplyLineBytesMax - 2;

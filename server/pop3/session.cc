@@ -27,6 +27,8 @@ std::string_view end_reason_name(EndReason reason) noexcept {
     case EndReason::kShutdown: return "shutdown";
     case EndReason::kStreamAborted: return "stream_aborted";
     case EndReason::kStalled: return "stalled";
+    case EndReason::kRefused: return "refused";
+    case EndReason::kTlsFailed: return "tls_failed";
   }
   return "?";
 }
@@ -35,6 +37,10 @@ std::string_view end_reason_name(EndReason reason) noexcept {
 const std::array<Session::CommandSpec, kVerbCount - 1> Session::kCommands{{
     {Verb::kUser, kAuth, &Session::cmd_user},
     {Verb::kPass, kAuth, &Session::cmd_pass},
+    {Verb::kApop, kAuth, &Session::cmd_apop},
+    {Verb::kAuth, kAuth, &Session::cmd_auth},
+    {Verb::kStls, kAuth, &Session::cmd_stls},
+    {Verb::kUtf8, kAuth, &Session::cmd_utf8},
     {Verb::kQuit, kAuth | kTrans, &Session::cmd_quit},
     {Verb::kCapa, kAuth | kTrans, &Session::cmd_capa},
     {Verb::kNoop, kTrans, &Session::cmd_noop},
@@ -47,12 +53,29 @@ const std::array<Session::CommandSpec, kVerbCount - 1> Session::kCommands{{
     {Verb::kRset, kTrans, &Session::cmd_rset},
 }};
 
-Session::Session(const SessionConfig& config, BufferPool& pool, Counters& counters,
-                 TimePoint now)
+Session::Session(const SessionConfig& config, BufferPool& pool, Counters& counters)
     : config_(config), counters_(counters), out_(pool) {
   counters_.sessions_opened.add();
+}
+
+void Session::start(TimePoint now, bool secure, std::string_view apop_banner) {
+  started_ = true;
+  secure_ = secure;
   touch(now);
+  if (config_.apop && !apop_banner.empty()) {
+    apop_banner_.assign(apop_banner);
+    LineBuilder b;
+    reply(b.add("+OK POP3 server ready ").add(apop_banner).finish());
+    return;
+  }
   reply_ok("POP3 server ready");
+}
+
+void Session::refuse(RespCode code, std::string_view text, TimePoint now) {
+  started_ = true;
+  touch(now);
+  reply_err(code, text);
+  close_after_flush(now, EndReason::kRefused);
 }
 
 Session::~Session() {
@@ -63,8 +86,8 @@ Session::~Session() {
 // ---- Input ---------------------------------------------------------------
 
 bool Session::ready_for_command() const noexcept {
-  return close_ == CloseMode::kOpen && pending_ == Pending::kNone &&
-         stream_ == Stream::kNone && !request_ready_ &&
+  return started_ && close_ == CloseMode::kOpen && pending_ == Pending::kNone &&
+         stream_ == Stream::kNone && stls_ == Stls::kNone && !request_ready_ &&
          out_.space() >= kReplyLineBytesMax;
 }
 
@@ -73,16 +96,28 @@ bool Session::wants_input() const noexcept { return ready_for_command(); }
 size_t Session::handle_input(std::string_view bytes, TimePoint now) {
   // Once closing, nothing more is read as a command (QUIT, limits, EOF).
   if (close_ != CloseMode::kOpen) return bytes.size();
+  // After STLS, whatever came with it is dropped unread (see wants_tls()).
+  if (stls_ == Stls::kAccepted) return bytes.size();
   size_t used = 0;
   while (used < bytes.size() && ready_for_command()) {
     const LineReader::Step step = reader_.next(bytes.substr(used));
     used += step.consumed;
     if (step.event == LineReader::Event::kLine) {
       touch(now);
-      dispatch(reader_.line(), now);
+      if (sasl_ != Sasl::kNone) {
+        handle_sasl_line(reader_.line(), now);
+      } else {
+        dispatch(reader_.line(), now);
+      }
     } else if (step.event != LineReader::Event::kNeedMore) {
       touch(now);
       handle_line_event(step.event, now);
+    }
+    if (stls_ == Stls::kAccepted) {
+      // Bytes pipelined after STLS were sent in clear before TLS: never
+      // run them (RFC 2595 section 3.1).
+      reader_.reset();
+      return bytes.size();
     }
   }
   if (close_ != CloseMode::kOpen) return bytes.size();
@@ -91,6 +126,10 @@ size_t Session::handle_input(std::string_view bytes, TimePoint now) {
 
 void Session::handle_line_event(LineReader::Event event, TimePoint now) {
   current_verb_ = Verb::kUnknown;
+  if (sasl_ != Sasl::kNone && event != LineReader::Event::kFlood) {
+    sasl_abort("malformed authentication response");
+    return;
+  }
   switch (event) {
     case LineReader::Event::kTooLong:
       counters_.line_too_long.add();
@@ -259,6 +298,7 @@ void Session::handle_peer_closed(TimePoint now) noexcept {
 
 void Session::handle_shutdown(TimePoint now) {
   if (close_ != CloseMode::kOpen) return;
+  end_sasl();
   counters_.shutdown_closes.add();
   shutting_down_ = true;
   if (pending_ == Pending::kCommit) return;  // let UPDATE finish and answer

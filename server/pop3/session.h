@@ -1,17 +1,21 @@
-// Session: one POP3 conversation (RFC 1939 + CAPA, RESP-CODES, PIPELINING),
-// sans I/O. Bytes, store replies and `now` go in; reply bytes, at most one
-// store request at a time, a deadline and "close" come out. It never reads a
-// clock, a socket or a database itself, so every path runs in unit tests as
-// a transcript against a fake store and a fake clock.
+// Session: one POP3 conversation, sans I/O. RFC 1939 with CAPA, RESP-CODES,
+// AUTH-RESP-CODE, PIPELINING, LOGIN-DELAY and EXPIRE (RFC 2449, 3206), SASL
+// AUTH (RFC 5034), STLS (RFC 2595), UTF8 (RFC 6856) and APOP.
+//
+// Bytes, store replies and `now` go in; reply bytes, at most one request at a
+// time, a deadline and "close" come out. It never reads a clock, a socket or a
+// database, and never does cryptography: password checks, SCRAM steps, bearer
+// tokens and APOP digests are requests answered from outside. So every path
+// runs in unit tests as a transcript against a fake store and a fake clock.
 //
 // Flow control: the session takes input only while it can act on it (no
-// store request outstanding, no multi-line reply still streaming, room for a
-// status line). handle_input() returns how much it used; the caller keeps
-// the rest and offers it again later. Multi-line replies are produced into
-// one fixed output block as it drains, so a session never buffers a whole
-// listing or message.
+// request outstanding, no multi-line reply still streaming, room for a status
+// line). handle_input() returns how much it used; the caller keeps the rest
+// and offers it again later. Multi-line replies are produced into one fixed
+// output block as it drains, so a session never buffers a whole listing or
+// message.
 //
-// Must not know: sockets, rings, TLS, SQL, threads.
+// Must not know: sockets, rings, TLS, SQL, threads, crypto.
 #pragma once
 
 #include <array>
@@ -36,19 +40,49 @@ namespace popgate::pop3 {
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 
+// Ways to log in. A bit set names the enabled ones.
+enum Mechanism : uint32_t {
+  kMechUser = 1U << 0,  // USER/PASS
+  kMechApop = 1U << 1,
+  kMechPlain = 1U << 2,
+  kMechLogin = 1U << 3,
+  kMechScramSha256 = 1U << 4,
+  kMechOauthBearer = 1U << 5,
+  kMechXoauth2 = 1U << 6,
+};
+inline constexpr uint32_t kMechAll = (1U << 7) - 1;
+// "USER", "APOP", "PLAIN", "LOGIN", "SCRAM-SHA-256", "OAUTHBEARER", "XOAUTH2".
+[[nodiscard]] std::string_view mechanism_name(Mechanism m) noexcept;
+// Case-insensitive; 0 when unknown.
+[[nodiscard]] Mechanism mechanism_from_name(std::string_view name) noexcept;
+// A space-separated list (as tenants store it); unknown names are ignored;
+// an empty list means 0.
+[[nodiscard]] uint32_t parse_mechanism_list(std::string_view list) noexcept;
+
 struct SessionConfig {
   // Autologout before login; may be short (a minute by default).
   std::chrono::milliseconds login_idle_timeout{60'000};
   // Autologout after login; never below kIdleTimeoutMin (RFC 1939).
   std::chrono::milliseconds idle_timeout{kIdleTimeoutMin};
-  // A failed login is answered only after this delay.
+  // A failed login is answered only after this delay (the shard may pass a
+  // longer one per client address).
   std::chrono::milliseconds auth_failure_delay{1'000};
   // How long a closing session may take to flush its last reply.
   std::chrono::milliseconds close_linger{5'000};
   // Octets of a message body asked of the store at a time.
   uint32_t body_chunk_bytes = 256 * 1024;
-  // USER/PASS offered and accepted (only on a listener allowed to).
+  // Enabled ways to log in (Mechanism bits); tenants may narrow them.
+  uint32_t mechanisms = kMechUser | kMechPlain | kMechLogin | kMechScramSha256;
+  // USER/PASS, PLAIN and LOGIN on an unencrypted connection of this
+  // listener. Bearer tokens are never accepted in clear.
   bool allow_cleartext_login = true;
+  // STLS is offered (a plain listener with TLS configured).
+  bool tls_available = false;
+  // APOP is offered: the greeting carries a timestamp banner.
+  bool apop = false;
+  // CAPA before login (USER suffix: the tenant's value applies after login).
+  int64_t capa_login_delay_s = 0;
+  int64_t capa_expire_days = -1;  // -1 = NEVER
   // "IMPLEMENTATION <text>" in CAPA; empty hides it.
   std::string implementation = "popgate";
 };
@@ -68,6 +102,20 @@ struct Snapshot {
   }
 };
 
+// What a user lookup found. Views are read during the call only.
+struct UserInfo {
+  int64_t tenant_id = 0;
+  int64_t user_id = 0;
+  std::string_view password_hash;
+  std::string_view scram_credential;  // empty: none
+  std::string_view apop_secret;       // empty: no APOP for this user
+  int64_t since_last_login_s = -1;    // -1: never
+  int64_t login_delay_s = 0;          // tenant policy
+  int64_t expire_days = -1;           // -1 = NEVER
+  bool require_tls = false;
+  uint32_t mechanisms = 0;            // Mechanism bits; 0 = all enabled
+};
+
 enum class RequestKind : uint8_t {
   kNone,
   kLookupUser,      // login
@@ -75,6 +123,12 @@ enum class RequestKind : uint8_t {
   kOpenMaildrop,    // tenant_id, user_id: lock + snapshot
   kFetchBody,       // tenant_id, user_id, message_id, offset, length
   kCommitUpdate,    // tenant_id, user_id, message_ids: delete + unlock
+  kScramStart,      // data = client-first-message -> step kOk + user name
+  kScramChallenge,  // data = credential ('' unknown user) -> kOk + server-first
+  kScramFinish,     // data = client-final-message -> kOk + server-final
+  kVerifyBearer,    // mechanism, data = client response -> kOk + user name,
+                    // or kFailed + error text to send as a challenge
+  kVerifyApop,      // banner, data = digest, secret -> kOk / kFailed
 };
 
 // Views point into the session and stay valid until the matching handle_*
@@ -84,6 +138,10 @@ struct Request {
   std::string_view login;
   std::string_view password;
   std::string_view password_hash;
+  std::string_view data;     // SASL / APOP payload
+  std::string_view banner;   // APOP
+  std::string_view secret;   // APOP
+  Mechanism mechanism = kMechUser;
   int64_t tenant_id = 0;
   int64_t user_id = 0;
   int64_t message_id = 0;
@@ -93,6 +151,7 @@ struct Request {
 };
 
 enum class PasswordCheck : uint8_t { kMatch, kMismatch, kUnavailable };
+enum class AuthStep : uint8_t { kOk, kFailed, kUnavailable };
 
 // How a session ended, for the logout log line and counters.
 enum class EndReason : uint8_t {
@@ -106,6 +165,8 @@ enum class EndReason : uint8_t {
   kShutdown,       // server stopping
   kStreamAborted,  // body fetch failed mid-reply
   kStalled,        // peer stopped reading
+  kRefused,        // refused before the greeting (a limit)
+  kTlsFailed,      // the TLS layer failed
 };
 [[nodiscard]] std::string_view end_reason_name(EndReason reason) noexcept;
 
@@ -117,16 +178,24 @@ enum class CloseMode : uint8_t {
 
 class Session {
  public:
-  // Writes the greeting.
-  Session(const SessionConfig& config, BufferPool& pool, Counters& counters,
-          TimePoint now);
+  Session(const SessionConfig& config, BufferPool& pool, Counters& counters);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // ---- Start (exactly one of these first) ------------------------------
+  // Writes the greeting. `secure`: the connection is already encrypted
+  // (implicit TLS, or TLS ended at a trusted proxy). `apop_banner` is the
+  // RFC 1939 timestamp ("<...>") when APOP is offered.
+  void start(TimePoint now, bool secure, std::string_view apop_banner = {});
+  // Answers -ERR with `code` and closes (a connection limit, say).
+  void refuse(RespCode code, std::string_view text, TimePoint now);
+
   // ---- Inputs ----------------------------------------------------------
-  // Network bytes. Returns how many were used; offer the rest again once
-  // wants_input() is true.
+  // Network bytes (plaintext). Returns how many were used; offer the rest
+  // again once wants_input() is true. After STLS, the rest of the bytes
+  // received with it are consumed and dropped: they must never run as
+  // commands (plaintext injection, RFC 2595 / CVE-2011-0411).
   [[nodiscard]] size_t handle_input(std::string_view bytes, TimePoint now);
   // The peer sent EOF (or the connection failed): no UPDATE.
   void handle_peer_closed(TimePoint now) noexcept;
@@ -136,13 +205,21 @@ class Session {
   void handle_output_sent(size_t bytes, TimePoint now);
   // The server is stopping: end now, without UPDATE.
   void handle_shutdown(TimePoint now);
+  // The TLS handshake that STLS asked for completed: the conversation
+  // starts over (RFC 2595 section 4: forget what was said in clear).
+  void handle_tls_started(TimePoint now);
 
-  // Replies to request(), one per request, in kind order.
-  void handle_user_found(int64_t tenant_id, int64_t user_id,
-                         std::string_view password_hash, TimePoint now);
+  // Replies to request(), one per request.
+  void handle_user_found(const UserInfo& user, TimePoint now);
   void handle_user_lookup_failed(StoreStatus status, TimePoint now);
-  void handle_password_checked(PasswordCheck result, TimePoint now);
+  // failure_delay: how long to hold back a failed answer (per client
+  // address); negative means the configured auth_failure_delay.
+  void handle_password_checked(PasswordCheck result, TimePoint now,
+                               std::chrono::milliseconds failure_delay = std::chrono::milliseconds(-1));
+  void handle_auth_step(AuthStep result, std::string_view data, TimePoint now);
   void handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, TimePoint now);
+  // Instead of opening: a limit (sessions, login rate) says no.
+  void handle_login_refused(RespCode code, std::string_view text, TimePoint now);
   // A piece of the body asked for, starting at the requested offset. Returns
   // how much was used; offer the rest again once wants_body_bytes() is true.
   // An empty kOk piece means the body ended early (a broken store).
@@ -155,11 +232,14 @@ class Session {
   // Marks pending_output() as handed to the kernel: it will not move.
   void begin_send() noexcept { out_.begin_send(); }
   [[nodiscard]] bool sending() const noexcept { return out_.sending(); }
-  // A new store request, once; kind kNone when there is none.
+  // A new request, once; nullptr when there is none.
   [[nodiscard]] const Request* take_request() noexcept;
   [[nodiscard]] TimePoint deadline() const noexcept;
   [[nodiscard]] bool wants_input() const noexcept;
   [[nodiscard]] bool wants_body_bytes() const noexcept;
+  // STLS was accepted: once pending_output() is sent, drop any input still
+  // held and start the TLS handshake; then call handle_tls_started().
+  [[nodiscard]] bool wants_tls() const noexcept { return stls_ == Stls::kAccepted; }
   [[nodiscard]] CloseMode close_mode() const noexcept { return close_; }
   [[nodiscard]] EndReason end_reason() const noexcept { return end_; }
   // The maildrop lock is (or may still be) held: whoever ends the session
@@ -168,8 +248,11 @@ class Session {
   [[nodiscard]] int64_t tenant_id() const noexcept { return tenant_id_; }
   [[nodiscard]] int64_t user_id() const noexcept { return user_id_; }
   [[nodiscard]] bool in_transaction() const noexcept { return state_ == State::kTransaction; }
-  // A failed login's answer is being held back (auth_failure_delay).
+  [[nodiscard]] bool secure() const noexcept { return secure_; }
+  // A failed login's answer is being held back.
   [[nodiscard]] bool delaying() const noexcept { return pending_ == Pending::kAuthDelay; }
+  // The mechanism of the login under way or done.
+  [[nodiscard]] Mechanism mechanism() const noexcept { return mechanism_; }
 
   // For tests and logs.
   [[nodiscard]] std::string_view login() const noexcept { return {user_.data(), user_len_}; }
@@ -178,9 +261,22 @@ class Session {
  private:
   enum class State : uint8_t { kAuthorization, kTransaction, kUpdate, kDone };
   enum class Pending : uint8_t {
-    kNone, kLookupUser, kVerifyPassword, kOpenMaildrop, kFetchBody, kCommit, kAuthDelay,
+    kNone, kLookupUser, kVerifyPassword, kAuthStep, kOpenMaildrop, kFetchBody, kCommit, kAuthDelay,
   };
   enum class Stream : uint8_t { kNone, kList, kUidl, kBody, kBodyFinish };
+  // Which client line a SASL exchange waits for.
+  enum class Sasl : uint8_t {
+    kNone,
+    kPlainResponse,   // PLAIN without an initial response
+    kLoginUser,       // LOGIN: user name
+    kLoginPassword,   // LOGIN: password
+    kScramFirst,      // SCRAM without an initial response
+    kScramFinal,      // SCRAM client-final-message
+    kScramAck,        // empty response after the server-final message
+    kBearerResponse,  // OAUTHBEARER / XOAUTH2 without an initial response
+    kBearerErrorAck,  // dummy response after a bearer error challenge
+  };
+  enum class Stls : uint8_t { kNone, kAccepted };
 
   using Handler = void (Session::*)(std::string_view args, TimePoint now);
   struct CommandSpec {
@@ -205,16 +301,37 @@ class Session {
   void touch(TimePoint now) noexcept;
   void issue(const Request& request, Pending pending) noexcept;
   void expect(Pending pending) noexcept;
+  void handle_shutdown_reply(TimePoint now);
 
-  // session_auth.cc: USER, PASS, QUIT, CAPA and the login sequence
+  // session_auth.cc: USER, PASS, APOP, QUIT, CAPA, NOOP, STLS, UTF8 and the
+  // login sequence shared by every mechanism
   void cmd_user(std::string_view args, TimePoint now);
   void cmd_pass(std::string_view args, TimePoint now);
+  void cmd_apop(std::string_view args, TimePoint now);
   void cmd_quit(std::string_view args, TimePoint now);
   void cmd_capa(std::string_view args, TimePoint now);
   void cmd_noop(std::string_view args, TimePoint now);
+  void cmd_stls(std::string_view args, TimePoint now);
+  void cmd_utf8(std::string_view args, TimePoint now);
+  [[nodiscard]] bool mechanism_offered(Mechanism m) const noexcept;
+  [[nodiscard]] bool cleartext_ok() const noexcept { return secure_ || config_.allow_cleartext_login; }
+  [[nodiscard]] bool accept_login_name(std::string_view name, Verb verb);
+  [[nodiscard]] bool set_credentials(std::string_view login, std::string_view password, Verb verb);
+  void begin_password_login(Mechanism m);
+  void open_after_authentication(TimePoint now);
+  void fail_login(TimePoint now, std::chrono::milliseconds delay);
   void finish_auth_failure(TimePoint now);
-  void handle_shutdown_reply(TimePoint now);
+  void login_refused(RespCode code, std::string_view text);
   void wipe_password() noexcept;
+
+  // session_sasl.cc: AUTH and its continuation lines
+  void cmd_auth(std::string_view args, TimePoint now);
+  void handle_sasl_line(std::string_view line, TimePoint now);
+  void sasl_response(std::string_view decoded, TimePoint now);
+  void sasl_challenge(std::string_view raw);
+  void sasl_plain(std::string_view message, TimePoint now);
+  void sasl_abort(std::string_view text);
+  void end_sasl() noexcept;
 
   // session_listing.cc: the TRANSACTION commands and streaming
   void cmd_stat(std::string_view args, TimePoint now);
@@ -243,13 +360,19 @@ class Session {
   State state_ = State::kAuthorization;
   Pending pending_ = Pending::kNone;
   Stream stream_ = Stream::kNone;
+  Sasl sasl_ = Sasl::kNone;
+  Stls stls_ = Stls::kNone;
   CloseMode close_ = CloseMode::kOpen;
   EndReason end_ = EndReason::kOpen;
+  Mechanism mechanism_ = kMechUser;
+  Verb current_verb_ = Verb::kUnknown;  // of the line being handled
+  bool started_ = false;
   bool request_ready_ = false;
   bool holds_maildrop_ = false;
   bool shutting_down_ = false;
   bool unknown_user_ = false;
-  Verb current_verb_ = Verb::kUnknown;  // of the line being handled
+  bool secure_ = false;
+  bool utf8_ = false;
   uint32_t bad_commands_ = 0;
   uint32_t auth_failures_ = 0;
 
@@ -263,7 +386,17 @@ class Session {
   size_t user_len_ = 0;
   std::array<char, kPasswordBytesMax> pass_{};
   size_t pass_len_ = 0;
-  std::string password_hash_;
+  std::string password_hash_;  // or the APOP secret, while it is checked
+  std::string apop_banner_;
+  std::string sasl_text_;      // decoded SASL data, challenges; wiped after
+
+  // The tenant's policy, from the lookup; CAPA reports it after login.
+  int64_t login_delay_s_ = 0;
+  int64_t expire_days_ = -1;
+  int64_t since_last_login_s_ = -1;
+  bool policy_require_tls_ = false;
+  uint32_t policy_mechanisms_ = 0;
+  RequestKind step_ = RequestKind::kNone;  // the outstanding kAuthStep request
 
   int64_t tenant_id_ = 0;
   int64_t user_id_ = 0;

@@ -1,42 +1,158 @@
-// AUTHORIZATION: USER, PASS and the login sequence (look the user up, verify
-// the password off-thread, take the lock and the snapshot); QUIT and its
-// UPDATE; CAPA and NOOP.
+// AUTHORIZATION: USER/PASS, APOP, STLS, UTF8, CAPA, and the login sequence
+// every mechanism shares: look the user up, check the credentials (outside),
+// apply the tenant's policy, then take the lock and the snapshot. QUIT and
+// its UPDATE are here too. SASL framing is in session_sasl.cc.
 #include <algorithm>
 #include <cstring>
 
 #include "server/pop3/session.h"
+#include "server/pop3/utf8.h"
 
 namespace popgate::pop3 {
+namespace {
+
+struct MechanismName {
+  Mechanism mechanism;
+  std::string_view name;
+};
+constexpr std::array<MechanismName, 7> kMechanismNames{{
+    {kMechUser, "USER"},
+    {kMechApop, "APOP"},
+    {kMechPlain, "PLAIN"},
+    {kMechLogin, "LOGIN"},
+    {kMechScramSha256, "SCRAM-SHA-256"},
+    {kMechOauthBearer, "OAUTHBEARER"},
+    {kMechXoauth2, "XOAUTH2"},
+}};
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+size_t mechanism_index(Mechanism m) noexcept {
+  for (size_t i = 0; i < kMechanismNames.size(); ++i) {
+    if (kMechanismNames[i].mechanism == m) return i;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string_view mechanism_name(Mechanism m) noexcept {
+  return kMechanismNames[mechanism_index(m)].name;
+}
+
+Mechanism mechanism_from_name(std::string_view name) noexcept {
+  for (const auto& entry : kMechanismNames) {
+    if (iequals(name, entry.name)) return entry.mechanism;
+  }
+  return static_cast<Mechanism>(0);
+}
+
+uint32_t parse_mechanism_list(std::string_view list) noexcept {
+  uint32_t bits = 0;
+  std::string_view parts[8];
+  bool extra = false;
+  const size_t n = split_args(list, parts, 8, &extra);
+  for (size_t i = 0; i < n; ++i) bits |= mechanism_from_name(parts[i]);
+  return bits;
+}
+
+// ---- Secrets ---------------------------------------------------------------
 
 void Session::wipe_password() noexcept {
   // volatile: the compiler may not drop a store to memory it thinks is dead.
   volatile char* p = pass_.data();
   for (size_t i = 0; i < pass_len_; ++i) p[i] = 0;
   pass_len_ = 0;
-  if (!password_hash_.empty()) {
-    std::fill(password_hash_.begin(), password_hash_.end(), '\0');
-    password_hash_.clear();
+  for (std::string* secret : {&password_hash_, &sasl_text_}) {
+    if (secret->empty()) continue;
+    volatile char* q = secret->data();
+    for (size_t i = 0; i < secret->size(); ++i) q[i] = 0;
+    secret->clear();
   }
 }
 
+bool Session::mechanism_offered(Mechanism m) const noexcept {
+  if ((config_.mechanisms & m) == 0) return false;
+  switch (m) {
+    case kMechUser:
+    case kMechPlain:
+    case kMechLogin:
+      return cleartext_ok();
+    case kMechOauthBearer:
+    case kMechXoauth2:
+      return secure_;  // a bearer token is a password; never in clear
+    case kMechApop:
+      return config_.apop && !apop_banner_.empty();
+    case kMechScramSha256:
+      return true;  // nothing replayable crosses the wire
+  }
+  return false;
+}
+
+// A login name as typed: UTF-8 only after the UTF8 command (RFC 6856).
+bool Session::accept_login_name(std::string_view name, Verb verb) {
+  if (name.empty()) {
+    bad_command("user name required");
+    return false;
+  }
+  if (name.size() > user_.size()) {
+    command_failed(verb, RespCode::kNone, "user name too long");
+    return false;
+  }
+  if (!is_ascii(name) && !utf8_) {
+    command_failed(verb, RespCode::kUtf8, "UTF-8 user names need the UTF8 command first");
+    return false;
+  }
+  if (!is_valid_utf8(name)) {
+    command_failed(verb, RespCode::kUtf8, "user name is not valid UTF-8");
+    return false;
+  }
+  return true;
+}
+
+// Copies a login name and password (views that may point into sasl_text_,
+// which is left alone: the caller wipes it).
+bool Session::set_credentials(std::string_view login, std::string_view password, Verb verb) {
+  if (!accept_login_name(login, verb)) return false;
+  if (password.size() > pass_.size()) {
+    command_failed(verb, RespCode::kNone, "password too long");
+    return false;
+  }
+  user_len_ = login.size();
+  std::memmove(user_.data(), login.data(), user_len_);
+  volatile char* p = pass_.data();
+  for (size_t i = pass_len_; i > 0; --i) p[i - 1] = 0;
+  pass_len_ = password.size();
+  std::memcpy(pass_.data(), password.data(), pass_len_);
+  return true;
+}
+
+// ---- USER / PASS / APOP ------------------------------------------------------
+
 void Session::cmd_user(std::string_view args, TimePoint) {
-  if (!config_.allow_cleartext_login) {
-    command_failed(Verb::kUser, RespCode::kAuth, "cleartext login not allowed on this connection");
+  if (!mechanism_offered(kMechUser)) {
+    command_failed(Verb::kUser, RespCode::kAuth,
+                   cleartext_ok() ? "USER is not enabled" : "cleartext login not allowed on this connection; use STLS");
     return;
   }
-  if (args.empty()) {
-    bad_command("USER needs a user name");
-    return;
-  }
-  // The line limit bounds args to kLoginBytesMax.
-  user_len_ = std::min(args.size(), user_.size());
+  if (!accept_login_name(args, Verb::kUser)) return;
+  user_len_ = args.size();
   std::memcpy(user_.data(), args.data(), user_len_);
   reply_ok("send PASS");
 }
 
 void Session::cmd_pass(std::string_view args, TimePoint) {
-  if (!config_.allow_cleartext_login) {
-    command_failed(Verb::kPass, RespCode::kAuth, "cleartext login not allowed on this connection");
+  if (!mechanism_offered(kMechUser)) {
+    command_failed(Verb::kPass, RespCode::kAuth,
+                   cleartext_ok() ? "USER is not enabled" : "cleartext login not allowed on this connection; use STLS");
     return;
   }
   if (user_len_ == 0) {
@@ -47,9 +163,41 @@ void Session::cmd_pass(std::string_view args, TimePoint) {
     bad_command("PASS needs a password");
     return;
   }
+  if (!is_ascii(args) && (!utf8_ || !is_valid_utf8(args))) {
+    user_len_ = 0;
+    command_failed(Verb::kPass, RespCode::kUtf8,
+                   utf8_ ? "password is not valid UTF-8" : "UTF-8 passwords need the UTF8 command first");
+    return;
+  }
   // RFC 1939: the password is the rest of the line, spaces included.
+  wipe_password();
   pass_len_ = std::min(args.size(), pass_.size());
   std::memcpy(pass_.data(), args.data(), pass_len_);
+  begin_password_login(kMechUser);
+}
+
+void Session::cmd_apop(std::string_view args, TimePoint) {
+  if (!mechanism_offered(kMechApop)) {
+    command_failed(Verb::kApop, RespCode::kNone, "APOP is not available");
+    return;
+  }
+  std::string_view parts[2];
+  bool extra = false;
+  const size_t n = split_args(args, parts, 2, &extra);
+  if (n != 2 || extra) {
+    bad_command("APOP needs a name and a digest");
+    return;
+  }
+  const std::string_view digest = parts[1];
+  const bool hex = digest.size() == 32 && std::all_of(digest.begin(), digest.end(), [](char c) {
+                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+                   });
+  if (!hex) {
+    bad_command("APOP digest must be 32 hex digits");
+    return;
+  }
+  if (!set_credentials(parts[0], digest, Verb::kApop)) return;
+  mechanism_ = kMechApop;
   unknown_user_ = false;
   Request r;
   r.kind = RequestKind::kLookupUser;
@@ -57,21 +205,70 @@ void Session::cmd_pass(std::string_view args, TimePoint) {
   issue(r, Pending::kLookupUser);
 }
 
-void Session::handle_user_found(int64_t tenant_id, int64_t user_id,
-                                std::string_view password_hash, TimePoint now) {
+void Session::begin_password_login(Mechanism m) {
+  mechanism_ = m;
+  unknown_user_ = false;
+  Request r;
+  r.kind = RequestKind::kLookupUser;
+  r.login = login();
+  issue(r, Pending::kLookupUser);
+}
+
+// ---- The login sequence -------------------------------------------------------
+
+void Session::handle_user_found(const UserInfo& user, TimePoint now) {
   expect(Pending::kLookupUser);
   if (shutting_down_) {
     handle_shutdown_reply(now);
     return;
   }
-  tenant_id_ = tenant_id;
-  user_id_ = user_id;
-  password_hash_.assign(password_hash);
+  tenant_id_ = user.tenant_id;
+  user_id_ = user.user_id;
+  login_delay_s_ = user.login_delay_s;
+  expire_days_ = user.expire_days;
+  policy_require_tls_ = user.require_tls;
+  policy_mechanisms_ = user.mechanisms;
+  since_last_login_s_ = user.since_last_login_s;
   Request r;
-  r.kind = RequestKind::kVerifyPassword;
-  r.password = {pass_.data(), pass_len_};
-  r.password_hash = password_hash_;
-  issue(r, Pending::kVerifyPassword);
+  switch (mechanism_) {
+    case kMechUser:
+    case kMechPlain:
+    case kMechLogin:
+      password_hash_.assign(user.password_hash);
+      r.kind = RequestKind::kVerifyPassword;
+      r.password = {pass_.data(), pass_len_};
+      r.password_hash = password_hash_;
+      issue(r, Pending::kVerifyPassword);
+      return;
+    case kMechScramSha256:
+      // An imported {SCRAM-SHA-256} password hash is a SCRAM credential too.
+      password_hash_.assign(!user.scram_credential.empty() ? user.scram_credential
+                            : user.password_hash.rfind("{SCRAM-SHA-256}", 0) == 0 ? user.password_hash
+                                                                                 : std::string_view{});
+      r.kind = RequestKind::kScramChallenge;
+      r.data = password_hash_;
+      r.login = login();
+      issue(r, Pending::kAuthStep);
+      step_ = RequestKind::kScramChallenge;
+      return;
+    case kMechApop:
+      if (user.apop_secret.empty()) {
+        fail_login(now, std::chrono::milliseconds(-1));  // no secret: like a wrong digest
+        return;
+      }
+      password_hash_.assign(user.apop_secret);
+      r.kind = RequestKind::kVerifyApop;
+      r.banner = apop_banner_;
+      r.data = {pass_.data(), pass_len_};
+      r.secret = password_hash_;
+      issue(r, Pending::kAuthStep);
+      step_ = RequestKind::kVerifyApop;
+      return;
+    case kMechOauthBearer:
+    case kMechXoauth2:
+      open_after_authentication(now);  // the token was verified before the lookup
+      return;
+  }
 }
 
 void Session::handle_user_lookup_failed(StoreStatus status, TimePoint now) {
@@ -81,23 +278,44 @@ void Session::handle_user_lookup_failed(StoreStatus status, TimePoint now) {
     return;
   }
   if (status == StoreStatus::kNotFound) {
-    // Spend the same KDF time as for a real user, then fail: the reply and
-    // its timing do not tell which names exist.
     unknown_user_ = true;
     Request r;
-    r.kind = RequestKind::kVerifyPassword;
-    r.password = {pass_.data(), pass_len_};
-    r.password_hash = {};
-    issue(r, Pending::kVerifyPassword);
-    return;
+    switch (mechanism_) {
+      case kMechUser:
+      case kMechPlain:
+      case kMechLogin:
+        // Spend the same KDF time as for a real user, then fail: neither
+        // the reply nor its timing tells which names exist.
+        r.kind = RequestKind::kVerifyPassword;
+        r.password = {pass_.data(), pass_len_};
+        r.password_hash = {};
+        issue(r, Pending::kVerifyPassword);
+        return;
+      case kMechScramSha256:
+        // A made-up challenge, so the exchange looks the same; it fails at
+        // the proof.
+        r.kind = RequestKind::kScramChallenge;
+        r.data = {};
+        r.login = login();
+        issue(r, Pending::kAuthStep);
+        step_ = RequestKind::kScramChallenge;
+        return;
+      case kMechApop:
+      case kMechOauthBearer:
+      case kMechXoauth2:
+        fail_login(now, std::chrono::milliseconds(-1));
+        return;
+    }
   }
   wipe_password();
+  end_sasl();
   user_len_ = 0;
   counters_.auth_temporary.add();
-  command_failed(Verb::kPass, code_for(status), "authentication temporarily unavailable");
+  command_failed(current_verb_, code_for(status), "authentication temporarily unavailable");
 }
 
-void Session::handle_password_checked(PasswordCheck result, TimePoint now) {
+void Session::handle_password_checked(PasswordCheck result, TimePoint now,
+                                      std::chrono::milliseconds failure_delay) {
   expect(Pending::kVerifyPassword);
   wipe_password();
   if (shutting_down_) {
@@ -107,33 +325,81 @@ void Session::handle_password_checked(PasswordCheck result, TimePoint now) {
   if (result == PasswordCheck::kUnavailable) {
     user_len_ = 0;
     counters_.auth_temporary.add();
-    command_failed(Verb::kPass, RespCode::kSysTemp, "authentication temporarily unavailable");
+    command_failed(current_verb_, RespCode::kSysTemp, "authentication temporarily unavailable");
     return;
   }
   if (result == PasswordCheck::kMismatch || unknown_user_) {
-    counters_.auth_failure.add();
-    ++auth_failures_;
-    pending_ = Pending::kAuthDelay;
-    delay_until_ = now + config_.auth_failure_delay;
+    fail_login(now, failure_delay);
     return;
   }
-  Request r;
-  r.kind = RequestKind::kOpenMaildrop;
-  r.tenant_id = tenant_id_;
-  r.user_id = user_id_;
-  issue(r, Pending::kOpenMaildrop);
+  open_after_authentication(now);
+}
+
+void Session::fail_login(TimePoint now, std::chrono::milliseconds delay) {
+  wipe_password();
+  end_sasl();
+  counters_.auth_failure.add();
+  counters_.auth_failure_by_mechanism[mechanism_index(mechanism_)].add();
+  ++auth_failures_;
+  pending_ = Pending::kAuthDelay;
+  delay_until_ = now + (delay.count() < 0 ? config_.auth_failure_delay : delay);
 }
 
 void Session::finish_auth_failure(TimePoint now) {
   user_len_ = 0;
   if (auth_failures_ >= kAuthFailuresMax) {
     counters_.auth_failure_limit.add();
-    command_failed(Verb::kPass, RespCode::kAuth,
+    command_failed(current_verb_, RespCode::kAuth,
                    "invalid user name or password; too many failures, closing connection");
     close_after_flush(now, EndReason::kAuthFailures);
     return;
   }
-  command_failed(Verb::kPass, RespCode::kAuth, "invalid user name or password");
+  command_failed(current_verb_, RespCode::kAuth, "invalid user name or password");
+}
+
+// The credentials are good. The tenant's policy may still say no; checked
+// only now, so a refusal tells nothing to someone without the password.
+void Session::open_after_authentication(TimePoint) {
+  wipe_password();
+  end_sasl();
+  if (policy_require_tls_ && !secure_) {
+    counters_.policy_refused.add();
+    login_refused(RespCode::kAuth, "this domain requires TLS; use STLS or the TLS port");
+    return;
+  }
+  if (policy_mechanisms_ != 0 && (policy_mechanisms_ & mechanism_) == 0) {
+    counters_.policy_refused.add();
+    login_refused(RespCode::kAuth, "this login method is not allowed for this domain");
+    return;
+  }
+  if (login_delay_s_ > 0 && since_last_login_s_ >= 0 && since_last_login_s_ < login_delay_s_) {
+    counters_.login_delay_refused.add();
+    LineBuilder b;
+    b.add("minimum time between logins is ").add(static_cast<uint64_t>(login_delay_s_)).add(" seconds");
+    login_refused(RespCode::kLoginDelay, b.text());
+    return;
+  }
+  Request r;
+  r.kind = RequestKind::kOpenMaildrop;
+  r.tenant_id = tenant_id_;
+  r.user_id = user_id_;
+  r.mechanism = mechanism_;
+  issue(r, Pending::kOpenMaildrop);
+}
+
+void Session::login_refused(RespCode code, std::string_view text) {
+  user_len_ = 0;
+  command_failed(current_verb_, code, text);
+}
+
+void Session::handle_login_refused(RespCode code, std::string_view text, TimePoint now) {
+  expect(Pending::kOpenMaildrop);
+  if (shutting_down_) {
+    handle_shutdown_reply(now);
+    return;
+  }
+  counters_.login_limit_refused.add();
+  login_refused(code, text);
 }
 
 void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, TimePoint now) {
@@ -147,14 +413,15 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
     user_len_ = 0;
     if (status == StoreStatus::kInUse) {
       counters_.maildrop_in_use.add();
-      command_failed(Verb::kPass, RespCode::kInUse, "maildrop is locked by another session");
+      command_failed(current_verb_, RespCode::kInUse, "maildrop is locked by another session");
     } else {
       counters_.maildrop_open_failure.add();
-      command_failed(Verb::kPass, code_for(status), "cannot open maildrop");
+      command_failed(current_verb_, code_for(status), "cannot open maildrop");
     }
     return;
   }
   counters_.auth_success.add();
+  counters_.auth_success_by_mechanism[mechanism_index(mechanism_)].add();
   snapshot_ = std::move(snapshot);
   deleted_.assign((snapshot_.count() + 63) / 64, 0);
   deleted_count_ = 0;
@@ -165,6 +432,8 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
   touch(now);
   reply_maildrop_summary();
 }
+
+// ---- QUIT and UPDATE -----------------------------------------------------------
 
 void Session::cmd_quit(std::string_view, TimePoint now) {
   if (state_ == State::kAuthorization) {
@@ -206,18 +475,51 @@ void Session::handle_update_committed(StoreStatus status, uint64_t deleted, Time
   close_after_flush(now, EndReason::kQuit);
 }
 
+// ---- CAPA, NOOP, STLS, UTF8 ---------------------------------------------------------
+
 void Session::cmd_capa(std::string_view, TimePoint) {
-  // Short enough to fit the room kept for a status line.
+  // Fits the room kept for a status line: at most ~300 octets.
   reply("+OK capability list follows\r\n");
   reply("TOP\r\n");
   reply("UIDL\r\n");
-  if (config_.allow_cleartext_login) reply("USER\r\n");
+  if (mechanism_offered(kMechUser)) reply("USER\r\n");
+  {
+    LineBuilder b;
+    b.add("SASL");
+    for (Mechanism m : {kMechPlain, kMechLogin, kMechScramSha256, kMechOauthBearer, kMechXoauth2}) {
+      if (mechanism_offered(m)) b.add(" ").add(mechanism_name(m));
+    }
+    if (b.size() > 4) reply(b.finish());
+  }
+  if (config_.tls_available && !secure_) reply("STLS\r\n");
   reply("RESP-CODES\r\n");
   reply("AUTH-RESP-CODE\r\n");
   reply("PIPELINING\r\n");
+  // RFC 2449 sections 6.5 and 6.7: before login the value may differ per
+  // user (USER); after login it is this user's tenant's.
+  const bool before_login = state_ == State::kAuthorization;
+  const int64_t delay = before_login ? config_.capa_login_delay_s : login_delay_s_;
+  const int64_t expire = before_login ? config_.capa_expire_days : expire_days_;
+  {
+    LineBuilder b;
+    b.add("LOGIN-DELAY ").add(static_cast<uint64_t>(std::max<int64_t>(0, delay)));
+    if (before_login) b.add(" USER");
+    reply(b.finish());
+  }
+  {
+    LineBuilder b;
+    b.add("EXPIRE ");
+    if (expire < 0) {
+      b.add("NEVER");
+    } else {
+      b.add(static_cast<uint64_t>(expire));
+    }
+    if (before_login) b.add(" USER");
+    reply(b.finish());
+  }
+  reply("UTF8 USER\r\n");
   if (!config_.implementation.empty()) {
     LineBuilder b;
-    // Bounded so the whole reply stays within one status line's room.
     reply(b.add("IMPLEMENTATION ").add(std::string_view(config_.implementation).substr(0, 64)).finish());
   }
   reply(".\r\n");
@@ -231,9 +533,51 @@ void Session::cmd_noop(std::string_view args, TimePoint) {
   reply_ok("");
 }
 
+void Session::cmd_stls(std::string_view args, TimePoint) {
+  if (!args.empty()) {
+    bad_command("STLS takes no arguments");
+    return;
+  }
+  if (!config_.tls_available) {
+    command_failed(Verb::kStls, RespCode::kNone, "STLS is not available");
+    return;
+  }
+  if (secure_) {
+    command_failed(Verb::kStls, RespCode::kNone, "TLS is already active");
+    return;
+  }
+  reply_ok("begin TLS negotiation");
+  stls_ = Stls::kAccepted;
+  user_len_ = 0;
+  wipe_password();
+  counters_.stls_started.add();
+}
+
+void Session::handle_tls_started(TimePoint now) {
+  // RFC 2595 section 4: everything learned before TLS is forgotten; the
+  // client asks CAPA again.
+  stls_ = Stls::kNone;
+  secure_ = true;
+  utf8_ = false;
+  user_len_ = 0;
+  reader_.reset();
+  touch(now);
+}
+
+void Session::cmd_utf8(std::string_view args, TimePoint) {
+  if (!args.empty()) {
+    bad_command("UTF8 takes no arguments");
+    return;
+  }
+  utf8_ = true;
+  counters_.utf8_enabled.add();
+  reply_ok("UTF8 enabled");
+}
+
 void Session::handle_shutdown_reply(TimePoint now) {
   pending_ = Pending::kNone;
   wipe_password();
+  end_sasl();
   reply_err(RespCode::kSysTemp, "server shutting down");
   close_after_flush(now, EndReason::kShutdown);
 }

@@ -34,8 +34,9 @@ namespace {
 
 class Driver {
  public:
-  Driver() : pool_(4096), session_(config_, pool_, counters_, now_) {
+  Driver() : pool_(4096), session_(config_, pool_, counters_) {
     config_.body_chunk_bytes = 1024;  // several chunks per RETR
+    session_.start(now_, false);
     for (int i = 0; i < 200; ++i) body_ += (i % 5 == 0 ? ".line " : "line ") + std::to_string(i) + "\r\n";
     drain();
   }
@@ -74,9 +75,14 @@ class Driver {
  private:
   void answer(const Request& r) {
     switch (r.kind) {
-      case RequestKind::kLookupUser:
-        session_.handle_user_found(1, 1, "{PLAIN}secret", now_);
+      case RequestKind::kLookupUser: {
+        UserInfo info;
+        info.tenant_id = 1;
+        info.user_id = 1;
+        info.password_hash = "{PLAIN}secret";
+        session_.handle_user_found(info, now_);
         break;
+      }
       case RequestKind::kVerifyPassword:
         session_.handle_password_checked(PasswordCheck::kMatch, now_);
         break;
@@ -101,7 +107,12 @@ class Driver {
         session_.handle_update_committed(StoreStatus::kOk, 0, now_);
         break;
       case RequestKind::kNone:
-        break;
+      case RequestKind::kScramStart:
+      case RequestKind::kScramChallenge:
+      case RequestKind::kScramFinish:
+      case RequestKind::kVerifyBearer:
+      case RequestKind::kVerifyApop:
+        break;  // this driver logs in with USER/PASS
     }
   }
 

@@ -15,14 +15,20 @@ TEST_F(SessionTest, GreetsOnConnect) { EXPECT_EQ(greeting, kGreeting); }
 
 TEST_F(SessionTest, CapaBeforeLogin) {
   EXPECT_EQ(h.send("CAPA\r\n"),
-            "+OK capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\n"
-            "AUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION popgate\r\n.\r\n");
+            "+OK capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\n"
+            "SASL PLAIN LOGIN SCRAM-SHA-256\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+            "LOGIN-DELAY 0 USER\r\nEXPIRE NEVER USER\r\nUTF8 USER\r\nIMPLEMENTATION popgate\r\n.\r\n");
 }
 
-TEST_F(SessionTest, CapaIsTheSameAfterLogin) {
-  const std::string before = h.send("CAPA\r\n");
+TEST_F(SessionTest, CapaAfterLoginGivesTheTenantsValues) {
+  FakeUser& u = h.store().users["alice@example.test"];
+  u.login_delay_s = 300;
+  u.expire_days = 30;
   login();
-  EXPECT_EQ(h.send("capa\r\n"), before);
+  EXPECT_EQ(h.send("capa\r\n"),
+            "+OK capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\n"
+            "SASL PLAIN LOGIN SCRAM-SHA-256\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+            "LOGIN-DELAY 300\r\nEXPIRE 30\r\nUTF8 USER\r\nIMPLEMENTATION popgate\r\n.\r\n");
 }
 
 TEST_F(SessionTest, LoginSucceeds) {
@@ -78,12 +84,14 @@ TEST_F(SessionTest, PassWithoutUser) {
 }
 
 TEST_F(SessionTest, UserAndPassNeedArguments) {
-  EXPECT_EQ(h.send("USER\r\n"), "-ERR USER needs a user name\r\n");
+  EXPECT_EQ(h.send("USER\r\n"), "-ERR user name required\r\n");
   EXPECT_EQ(h.send("USER a\r\nPASS\r\n"), "+OK send PASS\r\n-ERR PASS needs a password\r\n");
 }
 
 TEST_F(SessionTest, PasswordKeepsItsSpaces) {
-  h.store().users["bob@example.test"] = FakeUser{1, 77, " lead and trail ", {}, false};
+  FakeUser& bob = h.store().users["bob@example.test"];
+  bob.user_id = 77;
+  bob.password = " lead and trail ";
   EXPECT_EQ(h.send("USER bob@example.test\r\nPASS  lead and trail \r\n"),
             "+OK send PASS\r\n+OK maildrop has 0 messages (0 octets)\r\n");
 }
@@ -217,7 +225,11 @@ TEST_F(SessionTest, ShutdownWhileLoginIsInFlightKeepsTheLockForRelease) {
   h.auto_reply = false;
   h.send("USER alice@example.test\r\nPASS s3cret pw\r\n");
   ASSERT_EQ(h.held_requests.size(), 1u);
-  h.session().handle_user_found(1, 1, "{PLAIN}s3cret pw", h.now());
+  pop3::UserInfo info;
+  info.tenant_id = 1;
+  info.user_id = 1;
+  info.password_hash = "{PLAIN}s3cret pw";
+  h.session().handle_user_found(info, h.now());
   h.pump();
   h.session().handle_password_checked(pop3::PasswordCheck::kMatch, h.now());
   h.pump();
@@ -238,10 +250,14 @@ TEST(SessionConfigTest, CleartextLoginRefusedWhereNotAllowed) {
   SessionHarness h(config);
   h.take_output();
   EXPECT_EQ(h.send("CAPA\r\n"),
-            "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
-            "PIPELINING\r\n.\r\n");
-  EXPECT_EQ(h.send("USER a\r\n"), "-ERR [AUTH] cleartext login not allowed on this connection\r\n");
-  EXPECT_EQ(h.send("PASS a\r\n"), "-ERR [AUTH] cleartext login not allowed on this connection\r\n");
+            "+OK capability list follows\r\nTOP\r\nUIDL\r\nSASL SCRAM-SHA-256\r\nRESP-CODES\r\n"
+            "AUTH-RESP-CODE\r\nPIPELINING\r\nLOGIN-DELAY 0 USER\r\nEXPIRE NEVER USER\r\nUTF8 USER\r\n.\r\n");
+  EXPECT_EQ(h.send("USER a\r\n"),
+            "-ERR [AUTH] cleartext login not allowed on this connection; use STLS\r\n");
+  EXPECT_EQ(h.send("PASS a\r\n"),
+            "-ERR [AUTH] cleartext login not allowed on this connection; use STLS\r\n");
+  EXPECT_EQ(h.send("AUTH PLAIN\r\n"),
+            "-ERR [AUTH] cleartext login not allowed on this connection; use STLS\r\n");
 }
 
 }  // namespace

@@ -20,10 +20,20 @@ FakeUser* FakeStore::find_by_ids(int64_t tenant_id, int64_t user_id) {
   return nullptr;
 }
 
-SessionHarness::SessionHarness(pop3::SessionConfig config, size_t output_block_bytes)
+SessionHarness::SessionHarness(pop3::SessionConfig config, size_t output_block_bytes, bool secure,
+                               std::string apop_banner)
     : config_(std::move(config)), pool_(output_block_bytes), now_(Clock::time_point{} + std::chrono::hours(1)) {
-  session_ = std::make_unique<pop3::Session>(config_, pool_, counters_, now_);
+  session_ = std::make_unique<pop3::Session>(config_, pool_, counters_);
+  session_->start(now_, secure, apop_banner);
   pump();
+}
+
+bool SessionHarness::start_tls() {
+  if (!session_->wants_tls() || !session_->pending_output().empty()) return false;
+  input_held_.clear();  // the shard drops what arrived with STLS
+  session_->handle_tls_started(now_);
+  pump();
+  return true;
 }
 
 SessionHarness::~SessionHarness() = default;
@@ -74,8 +84,20 @@ void SessionHarness::answer(const pop3::Request& r) {
         return;
       }
       // The fake "hash" is the password itself, tagged.
-      const std::string hash = "{PLAIN}" + it->second.password;
-      s.handle_user_found(it->second.tenant_id, it->second.user_id, hash, now_);
+      const FakeUser& u = it->second;
+      const std::string hash = "{PLAIN}" + u.password;
+      pop3::UserInfo info;
+      info.tenant_id = u.tenant_id;
+      info.user_id = u.user_id;
+      info.password_hash = hash;
+      info.scram_credential = u.scram ? "{SCRAM-SHA-256}fake" : "";
+      info.apop_secret = u.apop_secret;
+      info.since_last_login_s = u.since_last_login_s;
+      info.login_delay_s = u.login_delay_s;
+      info.expire_days = u.expire_days;
+      info.require_tls = u.require_tls;
+      info.mechanisms = u.mechanisms;
+      s.handle_user_found(info, now_);
       return;
     }
     case pop3::RequestKind::kVerifyPassword: {
@@ -89,10 +111,56 @@ void SessionHarness::answer(const pop3::Request& r) {
       const bool match = !r.password_hash.empty() &&
                          r.password_hash == "{PLAIN}" + std::string(r.password);
       s.handle_password_checked(match ? pop3::PasswordCheck::kMatch : pop3::PasswordCheck::kMismatch,
-                                now_);
+                                now_, failure_delay);
+      return;
+    }
+    case pop3::RequestKind::kScramStart: {
+      const std::string data(r.data);
+      const size_t n = data.find("n=");
+      const size_t comma = data.find(",r=");
+      if (data.rfind("n,,", 0) != 0 || n == std::string::npos || comma == std::string::npos) {
+        s.handle_auth_step(pop3::AuthStep::kFailed, {}, now_);
+        return;
+      }
+      scram_nonce_ = data.substr(comma + 3);
+      s.handle_auth_step(pop3::AuthStep::kOk, data.substr(n + 2, comma - n - 2), now_);
+      return;
+    }
+    case pop3::RequestKind::kScramChallenge: {
+      const std::string challenge = "r=" + scram_nonce_ + "srv,s=c2FsdA==,i=4096";
+      s.handle_auth_step(pop3::AuthStep::kOk, challenge, now_);
+      return;
+    }
+    case pop3::RequestKind::kScramFinish: {
+      const bool good = std::string(r.data).find("p=good") != std::string::npos;
+      s.handle_auth_step(good ? pop3::AuthStep::kOk : pop3::AuthStep::kFailed,
+                         good ? "v=signature" : "", now_);
+      return;
+    }
+    case pop3::RequestKind::kVerifyBearer: {
+      const std::string data(r.data);
+      const size_t at = data.find("auth=Bearer ok:");
+      if (at == std::string::npos) {
+        s.handle_auth_step(pop3::AuthStep::kFailed, "{\"status\":\"invalid_token\"}", now_);
+        return;
+      }
+      const size_t end = data.find('\x01', at);
+      s.handle_auth_step(pop3::AuthStep::kOk, data.substr(at + 15, end - at - 15), now_);
+      return;
+    }
+    case pop3::RequestKind::kVerifyApop: {
+      std::string want(r.secret);
+      want.resize(32, '0');
+      s.handle_auth_step(r.data == want ? pop3::AuthStep::kOk : pop3::AuthStep::kFailed, {}, now_);
       return;
     }
     case pop3::RequestKind::kOpenMaildrop: {
+      if (refuse_open) {
+        auto [code, text] = *refuse_open;
+        refuse_open.reset();
+        s.handle_login_refused(code, text, now_);
+        return;
+      }
       FakeUser* u = store_.find_by_ids(r.tenant_id, r.user_id);
       if (store_.fail_open || u == nullptr || u->locked) {
         auto status = store_.fail_open.value_or(u == nullptr ? pop3::StoreStatus::kNotFound

@@ -32,7 +32,24 @@ struct FakeUser {
   std::string password;
   std::vector<FakeMessage> messages;
   bool locked = false;
+  std::string apop_secret;        // APOP digest the fake accepts: "apop:" + secret
+  bool scram = true;              // has a SCRAM credential
+  int64_t since_last_login_s = -1;
+  int64_t login_delay_s = 0;
+  int64_t expire_days = -1;
+  bool require_tls = false;
+  uint32_t mechanisms = 0;        // 0 = all
 };
+
+// The fake's rules for the exchanges that need cryptography (the real ones
+// are tested in tests/auth):
+//  - SCRAM client-first "n,,n=NAME,r=NONCE" -> user NAME; challenge
+//    "r=NONCE+srv,s=c2FsdA==,i=4096"; a client-final containing "p=good"
+//    succeeds with "v=signature", anything else fails.
+//  - A bearer response containing "auth=Bearer ok:NAME" verifies as NAME;
+//    anything else fails with the error text "{\"status\":\"invalid_token\"}".
+//  - An APOP digest equal to the user's apop_secret, hex-padded to 32
+//    characters with '0', matches.
 
 class FakeStore {
  public:
@@ -65,7 +82,8 @@ class SessionHarness {
  public:
   using Clock = pop3::Clock;
 
-  explicit SessionHarness(pop3::SessionConfig config = {}, size_t output_block_bytes = 16 * 1024);
+  explicit SessionHarness(pop3::SessionConfig config = {}, size_t output_block_bytes = 16 * 1024,
+                          bool secure = false, std::string apop_banner = {});
   ~SessionHarness();
 
   pop3::Session& session() { return *session_; }
@@ -88,6 +106,13 @@ class SessionHarness {
   // The peer goes away.
   void peer_closed();
   void shutdown();
+  // Completes a STLS the session accepted (what the shard does after the
+  // handshake); returns false if the session did not ask for TLS.
+  bool start_tls();
+  // The shard's limits: refuse the next open with this code and text.
+  std::optional<std::pair<pop3::RespCode, std::string>> refuse_open;
+  // Delay the shard passes with a failed password check (-1: config).
+  std::chrono::milliseconds failure_delay{-1};
 
   // Output draining: at most this many bytes per simulated send (0 = all).
   size_t send_limit = 0;
@@ -120,6 +145,7 @@ class SessionHarness {
   size_t output_taken_ = 0;
   bool closed_ = false;
   std::string verify_password_;  // copy of the last verify request
+  std::string scram_nonce_;
 };
 
 }  // namespace popgate::testing

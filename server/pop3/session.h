@@ -212,14 +212,17 @@ class Session {
   // Replies to request(), one per request.
   void handle_user_found(const UserInfo& user, TimePoint now);
   void handle_user_lookup_failed(StoreStatus status, TimePoint now);
-  // failure_delay: how long to hold back a failed answer (per client
-  // address); negative means the configured auth_failure_delay.
-  void handle_password_checked(PasswordCheck result, TimePoint now,
-                               std::chrono::milliseconds failure_delay = std::chrono::milliseconds(-1));
+  void handle_password_checked(PasswordCheck result, TimePoint now);
   void handle_auth_step(AuthStep result, std::string_view data, TimePoint now);
   void handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, TimePoint now);
-  // Instead of opening: a limit (sessions, login rate) says no.
+  // Instead of the next login step: a limit (sessions, login rate) says no.
+  // Valid while a login request is outstanding.
   void handle_login_refused(RespCode code, std::string_view text, TimePoint now);
+  // A login just failed (any mechanism): true once per failure. The caller
+  // may then set how long the answer is held back (per client address) and
+  // whether the connection ends after it (an abusive address).
+  [[nodiscard]] bool take_auth_failure() noexcept;
+  void set_auth_failure_delay(std::chrono::milliseconds delay, bool close_after) noexcept;
   // A piece of the body asked for, starting at the requested offset. Returns
   // how much was used; offer the rest again once wants_body_bytes() is true.
   // An empty kOk piece means the body ended early (a broken store).
@@ -319,7 +322,7 @@ class Session {
   [[nodiscard]] bool set_credentials(std::string_view login, std::string_view password, Verb verb);
   void begin_password_login(Mechanism m);
   void open_after_authentication(TimePoint now);
-  void fail_login(TimePoint now, std::chrono::milliseconds delay);
+  void fail_login(TimePoint now);
   void finish_auth_failure(TimePoint now);
   void login_refused(RespCode code, std::string_view text);
   void wipe_password() noexcept;
@@ -373,12 +376,15 @@ class Session {
   bool unknown_user_ = false;
   bool secure_ = false;
   bool utf8_ = false;
+  bool auth_failed_ = false;        // for take_auth_failure()
+  bool close_after_failure_ = false;
   uint32_t bad_commands_ = 0;
   uint32_t auth_failures_ = 0;
 
   TimePoint last_now_;  // of the last input, for closes started without a clock
   TimePoint idle_deadline_;
   TimePoint delay_until_;
+  TimePoint failed_at_;
   TimePoint linger_deadline_;
   Request request_;
 

@@ -253,7 +253,7 @@ void Session::handle_user_found(const UserInfo& user, TimePoint now) {
       return;
     case kMechApop:
       if (user.apop_secret.empty()) {
-        fail_login(now, std::chrono::milliseconds(-1));  // no secret: like a wrong digest
+        fail_login(now);  // no secret: like a wrong digest
         return;
       }
       password_hash_.assign(user.apop_secret);
@@ -303,7 +303,7 @@ void Session::handle_user_lookup_failed(StoreStatus status, TimePoint now) {
       case kMechApop:
       case kMechOauthBearer:
       case kMechXoauth2:
-        fail_login(now, std::chrono::milliseconds(-1));
+        fail_login(now);
         return;
     }
   }
@@ -314,8 +314,7 @@ void Session::handle_user_lookup_failed(StoreStatus status, TimePoint now) {
   command_failed(current_verb_, code_for(status), "authentication temporarily unavailable");
 }
 
-void Session::handle_password_checked(PasswordCheck result, TimePoint now,
-                                      std::chrono::milliseconds failure_delay) {
+void Session::handle_password_checked(PasswordCheck result, TimePoint now) {
   expect(Pending::kVerifyPassword);
   wipe_password();
   if (shutting_down_) {
@@ -329,24 +328,45 @@ void Session::handle_password_checked(PasswordCheck result, TimePoint now,
     return;
   }
   if (result == PasswordCheck::kMismatch || unknown_user_) {
-    fail_login(now, failure_delay);
+    fail_login(now);
     return;
   }
   open_after_authentication(now);
 }
 
-void Session::fail_login(TimePoint now, std::chrono::milliseconds delay) {
+void Session::fail_login(TimePoint now) {
   wipe_password();
   end_sasl();
   counters_.auth_failure.add();
   counters_.auth_failure_by_mechanism[mechanism_index(mechanism_)].add();
   ++auth_failures_;
+  auth_failed_ = true;
   pending_ = Pending::kAuthDelay;
-  delay_until_ = now + (delay.count() < 0 ? config_.auth_failure_delay : delay);
+  failed_at_ = now;
+  delay_until_ = now + config_.auth_failure_delay;
+}
+
+bool Session::take_auth_failure() noexcept {
+  const bool failed = auth_failed_;
+  auth_failed_ = false;
+  return failed;
+}
+
+void Session::set_auth_failure_delay(std::chrono::milliseconds delay, bool close_after) noexcept {
+  if (pending_ != Pending::kAuthDelay) return;
+  delay_until_ = failed_at_ + delay;
+  close_after_failure_ = close_after_failure_ || close_after;
 }
 
 void Session::finish_auth_failure(TimePoint now) {
   user_len_ = 0;
+  if (close_after_failure_) {
+    // The address has failed too often (the shard's call): cut it off.
+    counters_.auth_failure_limit.add();
+    command_failed(current_verb_, RespCode::kAuth, "invalid user name or password; closing connection");
+    close_after_flush(now, EndReason::kAuthFailures);
+    return;
+  }
   if (auth_failures_ >= kAuthFailuresMax) {
     counters_.auth_failure_limit.add();
     command_failed(current_verb_, RespCode::kAuth,
@@ -393,11 +413,17 @@ void Session::login_refused(RespCode code, std::string_view text) {
 }
 
 void Session::handle_login_refused(RespCode code, std::string_view text, TimePoint now) {
-  expect(Pending::kOpenMaildrop);
+  if (pending_ != Pending::kLookupUser && pending_ != Pending::kVerifyPassword &&
+      pending_ != Pending::kAuthStep && pending_ != Pending::kOpenMaildrop) {
+    return;  // no login under way: nothing to refuse
+  }
+  pending_ = Pending::kNone;
   if (shutting_down_) {
     handle_shutdown_reply(now);
     return;
   }
+  wipe_password();
+  end_sasl();
   counters_.login_limit_refused.add();
   login_refused(code, text);
 }

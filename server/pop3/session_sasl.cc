@@ -85,7 +85,7 @@ void Session::handle_sasl_line(std::string_view line, TimePoint now) {
     return;
   }
   if (sasl_ == Sasl::kBearerErrorAck) {
-    fail_login(now, std::chrono::milliseconds(-1));  // RFC 7628 3.2.3
+    fail_login(now);  // RFC 7628 3.2.3
     return;
   }
   // `line` lives in the line reader, never in sasl_text_.
@@ -219,7 +219,7 @@ void Session::handle_auth_step(AuthStep result, std::string_view data, TimePoint
       return;
     case RequestKind::kScramFinish:
       if (!ok || unknown_user_) {
-        fail_login(now, std::chrono::milliseconds(-1));
+        fail_login(now);
         return;
       }
       sasl_ = Sasl::kScramAck;
@@ -245,11 +245,11 @@ void Session::handle_auth_step(AuthStep result, std::string_view data, TimePoint
         sasl_challenge(data);
         return;
       }
-      fail_login(now, std::chrono::milliseconds(-1));
+      fail_login(now);
       return;
     case RequestKind::kVerifyApop:
       if (!ok) {
-        fail_login(now, std::chrono::milliseconds(-1));
+        fail_login(now);
         return;
       }
       open_after_authentication(now);

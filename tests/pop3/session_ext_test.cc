@@ -353,6 +353,32 @@ TEST_F(ExtTest, OpenRefusedByALimit) {
   EXPECT_EQ(login(), "+OK send PASS\r\n" + maildrop_ok());
 }
 
+TEST_F(ExtTest, AbusiveAddressIsCutOffAfterTheFailure) {
+  h.close_after_failure = true;
+  EXPECT_EQ(h.send("USER alice@example.test\r\nPASS wrong\r\n"),
+            "+OK send PASS\r\n-ERR [AUTH] invalid user name or password; closing connection\r\n");
+  EXPECT_TRUE(h.closed());
+}
+
+TEST_F(ExtTest, FailureDelayAppliesToEveryMechanism) {
+  h.auto_advance_delays = false;
+  h.failure_delay = milliseconds(4000);
+  h.send("AUTH SCRAM-SHA-256 " + b64("n,,n=alice@example.test,r=x") + "\r\n");
+  EXPECT_EQ(h.send(b64("c=biws,r=xsrv,p=bad") + "\r\n"), "");
+  EXPECT_EQ(h.advance(milliseconds(3999)), "");
+  EXPECT_EQ(h.advance(milliseconds(1)), "-ERR [AUTH] invalid user name or password\r\n");
+}
+
+TEST_F(ExtTest, LoginRefusedAtLookup) {
+  h.auto_reply = false;
+  h.send("USER alice@example.test\r\nPASS s3cret pw\r\n");
+  ASSERT_EQ(h.held_requests.back().kind, RequestKind::kLookupUser);
+  h.session().handle_login_refused(pop3::RespCode::kInUse, "too many sessions for this user", h.now());
+  h.pump();
+  EXPECT_EQ(h.take_output(), "-ERR [IN-USE] too many sessions for this user\r\n");
+  EXPECT_FALSE(h.session().in_transaction());
+}
+
 TEST_F(ExtTest, FailureDelayFromTheShard) {
   h.auto_advance_delays = false;
   h.failure_delay = milliseconds(8000);

@@ -111,7 +111,7 @@ void SessionHarness::answer(const pop3::Request& r) {
       const bool match = !r.password_hash.empty() &&
                          r.password_hash == "{PLAIN}" + std::string(r.password);
       s.handle_password_checked(match ? pop3::PasswordCheck::kMatch : pop3::PasswordCheck::kMismatch,
-                                now_, failure_delay);
+                                now_);
       return;
     }
     case pop3::RequestKind::kScramStart: {
@@ -244,6 +244,10 @@ void SessionHarness::pump() {
   for (int guard = 0; guard < 10'000'000; ++guard) {
     bool progress = false;
     if (closed_) return;
+    if (s.take_auth_failure() && (failure_delay.count() >= 0 || close_after_failure)) {
+      s.set_auth_failure_delay(failure_delay.count() >= 0 ? failure_delay : std::chrono::milliseconds(0),
+                               close_after_failure);
+    }
     if (const pop3::Request* r = s.take_request()) {
       progress = true;
       if (auto_reply) {

@@ -111,8 +111,9 @@ class SessionHarness {
   bool start_tls();
   // The shard's limits: refuse the next open with this code and text.
   std::optional<std::pair<pop3::RespCode, std::string>> refuse_open;
-  // Delay the shard passes with a failed password check (-1: config).
+  // What the shard sets after a failed login (-1: leave the config's delay).
   std::chrono::milliseconds failure_delay{-1};
+  bool close_after_failure = false;
 
   // Output draining: at most this many bytes per simulated send (0 = all).
   size_t send_limit = 0;

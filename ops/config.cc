@@ -12,6 +12,7 @@
 
 #include "server/base/log.h"
 #include "server/net/listener.h"
+#include "server/pop3/session.h"
 
 namespace popgate::ops {
 namespace {
@@ -45,6 +46,12 @@ const Key kKeys[] = {
     {"listener", "allow_cleartext_login", POPGATE_FIELD(listener.allow_cleartext_login), 0, 0,
      "Offer and accept USER/PASS on this (unencrypted) listener."},
     {"listener", "backlog", POPGATE_FIELD(listen_backlog), 16, 65'535, "listen() backlog per shard."},
+    {"tls", "certificates", POPGATE_FIELD(tls_certificates), 0, 0,
+     "Default certificates: space-separated chain.pem:key.pem pairs (e.g. one ECDSA, one RSA)."},
+    {"tls", "sni_directory", POPGATE_FIELD(tls_sni_directory), 0, 0,
+     "Directory of per-tenant certificates, selected by SNI from their DNS names."},
+    {"tls", "ticket_key_file", POPGATE_FIELD(tls_ticket_key_file), 0, 0,
+     "Session ticket keys shared by all instances (80 bytes); empty = random per process."},
     {"session", "login_idle_timeout_ms", POPGATE_FIELD(login_idle_timeout_ms), 1'000, 3'600'000,
      "Autologout before login."},
     {"session", "idle_timeout_ms", POPGATE_FIELD(idle_timeout_ms), 600'000, 86'400'000,
@@ -59,6 +66,10 @@ const Key kKeys[] = {
      "Connections a shard holds at once; more are refused at accept."},
     {"session", "implementation", POPGATE_FIELD(implementation), 0, 0,
      "Text of the CAPA IMPLEMENTATION line; empty hides it."},
+    {"session", "capa_login_delay_s", POPGATE_FIELD(capa_login_delay_s), 0, 86'400,
+     "LOGIN-DELAY announced before login (with USER: tenants may differ)."},
+    {"session", "capa_expire", POPGATE_FIELD(capa_expire), 0, 0,
+     "EXPIRE announced before login: days, or never (with USER: tenants may differ)."},
     {"net", "ring_entries", POPGATE_FIELD(ring_entries), 64, 32'768,
      "io_uring submission queue entries per shard (power of two)."},
     {"net", "recv_buffers", POPGATE_FIELD(recv_buffers), 16, 32'768,
@@ -82,6 +93,34 @@ const Key kKeys[] = {
      "Password-hashing worker threads; 0 = one per online CPU."},
     {"auth", "kdf_queue_max", POPGATE_FIELD(kdf_queue_max), 1, 1'000'000,
      "Password checks that may wait; beyond, logins get [SYS/TEMP]."},
+    {"auth", "mechanisms", POPGATE_FIELD(mechanisms), 0, 0,
+     "Enabled login methods: USER APOP PLAIN LOGIN SCRAM-SHA-256 OAUTHBEARER XOAUTH2."},
+    {"auth", "oauth_jwks_file", POPGATE_FIELD(oauth_jwks_file), 0, 0,
+     "JWKS file with the keys bearer tokens are verified against (OAUTHBEARER, XOAUTH2)."},
+    {"auth", "oauth_issuer", POPGATE_FIELD(oauth_issuer), 0, 0, "Required 'iss' of bearer tokens."},
+    {"auth", "oauth_audience", POPGATE_FIELD(oauth_audience), 0, 0, "Required 'aud' of bearer tokens."},
+    {"auth", "oauth_username_claim", POPGATE_FIELD(oauth_username_claim), 0, 0,
+     "Token claim that holds the login name."},
+    {"auth", "verify_cache_entries", POPGATE_FIELD(verify_cache_entries), 0, 1'000'000,
+     "Successful password checks remembered per shard; 0 disables the cache."},
+    {"auth", "verify_cache_ttl_ms", POPGATE_FIELD(verify_cache_ttl_ms), 1'000, 3'600'000,
+     "How long a remembered check stays valid (a password change takes effect at once)."},
+    {"limits", "failure_delay_initial_ms", POPGATE_FIELD(failure_delay_initial_ms), 0, 60'000,
+     "Delay before answering the first failed login from an address; doubles per failure."},
+    {"limits", "failure_delay_max_ms", POPGATE_FIELD(failure_delay_max_ms), 0, 300'000,
+     "Cap of that delay."},
+    {"limits", "failures_per_address_max", POPGATE_FIELD(failures_per_address_max), 1, 1'000'000,
+     "Failed logins from one address (in 10 minutes) after which its connections are cut."},
+    {"limits", "connections_per_address_max", POPGATE_FIELD(connections_per_address_max), 1, 1'000'000,
+     "Concurrent connections from one client address."},
+    {"limits", "sessions_per_user_max", POPGATE_FIELD(sessions_per_user_max), 1, 1'000'000,
+     "Concurrent logged-in sessions of one user (the maildrop lock allows one to hold it)."},
+    {"limits", "sessions_per_tenant_max", POPGATE_FIELD(sessions_per_tenant_max), 1, 100'000'000,
+     "Concurrent sessions of one tenant per instance, unless the tenant's policy says otherwise."},
+    {"limits", "logins_per_tenant_per_minute", POPGATE_FIELD(logins_per_tenant_per_minute), 1, 100'000'000,
+     "Logins of one tenant per minute per instance, unless the tenant's policy says otherwise."},
+    {"limits", "proxy_header_timeout_ms", POPGATE_FIELD(proxy_header_timeout_ms), 3'000, 60'000,
+     "How long a PROXY-protocol connection may take to send its header."},
     {"log", "level", POPGATE_FIELD(log_level), 0, 0, "debug, info, warn or error."},
 };
 #undef POPGATE_FIELD
@@ -130,6 +169,40 @@ bool set_from_text(Config& c, const Key& k, std::string_view text, const std::st
   return true;
 }
 
+// [[listeners]]: an array of tables, each with listener_keys().
+bool load_toml_listeners(Config& c, const std::string& path, const toml::node& node, std::string* error) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) {
+    *error = path + ": listeners must be an array of tables, written [[listeners]]";
+    return false;
+  }
+  for (const toml::node& item : *array) {
+    const toml::table* table = item.as_table();
+    if (table == nullptr) {
+      *error = path + ": each [[listeners]] entry must be a table";
+      return false;
+    }
+    ListenerConfig l;
+    for (const auto& [key, value] : *table) {
+      std::string text;
+      if (const auto b = value.value<bool>(); value.is_boolean() && b) {
+        text = *b ? "true" : "false";
+      } else if (const auto str = value.value<std::string>(); value.is_string() && str) {
+        text = *str;
+      } else {
+        *error = path + ": listeners." + std::string(key.str()) + " must be a string or a boolean";
+        return false;
+      }
+      if (!set_listener_key(l, key.str(), text, error)) {
+        *error = path + ": " + *error;
+        return false;
+      }
+    }
+    c.listeners.push_back(std::move(l));
+  }
+  return true;
+}
+
 bool load_toml(Config& c, const std::string& path, std::string* error) {
   toml::table root;
   try {
@@ -141,6 +214,10 @@ bool load_toml(Config& c, const std::string& path, std::string* error) {
     return false;
   }
   for (const auto& [section, node] : root) {
+    if (section.str() == "listeners") {
+      if (!load_toml_listeners(c, path, node, error)) return false;
+      continue;
+    }
     const toml::table* table = node.as_table();
     if (table == nullptr) {
       *error = path + ": '" + std::string(section.str()) + "' must be a table like [" +
@@ -181,6 +258,22 @@ bool load_toml(Config& c, const std::string& path, std::string* error) {
 }
 
 bool load_env(Config& c, std::string* error) {
+  if (const char* specs = std::getenv("POPGATE_LISTENERS")) {
+    c.listeners.clear();
+    std::string_view rest(specs);
+    while (!rest.empty()) {
+      const size_t semi = rest.find(';');
+      const std::string_view spec = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      if (spec.find_first_not_of(" \t") == std::string_view::npos) continue;
+      ListenerConfig l;
+      if (!parse_listener_spec(spec, &l, error)) {
+        *error = "environment POPGATE_LISTENERS: " + *error;
+        return false;
+      }
+      c.listeners.push_back(std::move(l));
+    }
+  }
   for (const Key& k : kKeys) {
     const std::string name = env_name(k);
     if (const char* v = std::getenv(name.c_str())) {
@@ -191,6 +284,64 @@ bool load_env(Config& c, std::string* error) {
 }
 
 bool power_of_two(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool validate_tls_and_auth(const Config& c, std::string* error) {
+  std::string_view pairs(c.tls_certificates);
+  while (!pairs.empty()) {
+    const size_t space = pairs.find(' ');
+    const std::string_view pair = pairs.substr(0, space);
+    pairs = space == std::string_view::npos ? std::string_view{} : pairs.substr(space + 1);
+    if (pair.empty()) continue;
+    const size_t colon = pair.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == pair.size()) {
+      *error = "tls.certificates: '" + std::string(pair) + "' is not chain.pem:key.pem";
+      return false;
+    }
+  }
+  std::string_view names(c.mechanisms);
+  uint32_t bits = 0;
+  while (!names.empty()) {
+    const size_t space = names.find(' ');
+    const std::string_view name = names.substr(0, space);
+    names = space == std::string_view::npos ? std::string_view{} : names.substr(space + 1);
+    if (name.empty()) continue;
+    const pop3::Mechanism m = pop3::mechanism_from_name(name);
+    if (m == 0) {
+      *error = "auth.mechanisms: unknown method '" + std::string(name) +
+               "' (USER APOP PLAIN LOGIN SCRAM-SHA-256 OAUTHBEARER XOAUTH2)";
+      return false;
+    }
+    bits |= m;
+  }
+  if (bits == 0) {
+    *error = "auth.mechanisms must enable at least one login method";
+    return false;
+  }
+  if ((bits & (pop3::kMechOauthBearer | pop3::kMechXoauth2)) != 0 && c.oauth_jwks_file.empty()) {
+    *error = "auth.mechanisms has OAUTHBEARER or XOAUTH2 but auth.oauth_jwks_file is empty";
+    return false;
+  }
+  return true;
+}
+
+bool validate_listeners(const Config& c, std::string* error) {
+  const bool tls_configured = !c.tls_certificates.empty();
+  for (size_t i = 0; i < c.listeners.size(); ++i) {
+    if (!validate_listener(c.listeners[i], tls_configured, error)) return false;
+    for (size_t j = 0; j < i; ++j) {
+      if (c.listeners[j].name == c.listeners[i].name) {
+        *error = "listener " + c.listeners[i].name + ": the name is used twice";
+        return false;
+      }
+      if (c.listeners[j].address == c.listeners[i].address) {
+        *error = "listener " + c.listeners[i].name + ": address " + c.listeners[i].address +
+                 " is also listener " + c.listeners[j].name + "'s";
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 bool validate(const Config& c, std::string* error) {
   Config copy = c;
@@ -231,7 +382,15 @@ bool validate(const Config& c, std::string* error) {
     *error = "session.implementation is longer than 64 characters";
     return false;
   }
-  return true;
+  if (c.capa_expire != "never" && c.capa_expire.find_first_not_of("0123456789") != std::string::npos) {
+    *error = "session.capa_expire must be a number of days or never, got '" + c.capa_expire + "'";
+    return false;
+  }
+  if (c.failure_delay_max_ms < c.failure_delay_initial_ms) {
+    *error = "limits.failure_delay_max_ms must not be below limits.failure_delay_initial_ms";
+    return false;
+  }
+  return validate_tls_and_auth(c, error) && validate_listeners(c, error);
 }
 
 }  // namespace
@@ -265,6 +424,7 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   std::optional<std::string> listen, dsn, log_level, ready_file;
   std::optional<uint32_t> shards;
   std::vector<std::string> sets;
+  std::vector<std::string> listener_specs;
   bool print_keys = false;
   bool check_only = false;
   app.add_option("-c,--config", config_file, "TOML configuration file")->envname("POPGATE_CONFIG");
@@ -274,6 +434,8 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   app.add_option("--log-level", log_level, "log.level");
   app.add_option("--ready-file", ready_file, "server.ready_file");
   app.add_option("--set", sets, "section.key=value, for any key (repeatable)");
+  app.add_option("--listener", listener_specs,
+                 "a listener spec: name=...,address=...,tls=none|implicit,... (repeatable; replaces the others)");
   app.add_flag("--print-keys", print_keys, "print every configuration key and exit");
   app.add_flag("--check-config", check_only, "load and validate the configuration, then exit");
   app.set_version_flag("--version", "popgate 0.1.0");
@@ -315,6 +477,18 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
     if (!set_from_text(c, *k, std::string_view(kv).substr(eq + 1), "--set", error)) return std::nullopt;
   }
   if (listen) c.listener.address = *listen;
+  if (!listener_specs.empty()) {
+    c.listeners.clear();
+    for (const std::string& spec : listener_specs) {
+      ListenerConfig l;
+      if (!parse_listener_spec(spec, &l, error)) {
+        *error = "--listener: " + *error;
+        return std::nullopt;
+      }
+      c.listeners.push_back(std::move(l));
+    }
+  }
+  if (c.listeners.empty()) c.listeners.push_back(c.listener);
   if (dsn) c.dsn = *dsn;
   if (shards) c.shards = *shards;
   if (log_level) c.log_level = *log_level;

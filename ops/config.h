@@ -11,13 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace popgate::ops {
+#include "ops/listener_config.h"
 
-struct ListenerConfig {
-  std::string name = "pop3";
-  std::string address = "127.0.0.1:1110";
-  bool allow_cleartext_login = true;
-};
+namespace popgate::ops {
 
 struct Config {
   // [server]
@@ -25,9 +21,15 @@ struct Config {
   uint32_t shards = 0;              // 0 = one per online CPU
   uint32_t drain_timeout_ms = 30'000;
   std::string ready_file;           // written with "host:port" once serving
-  // [listener] (one plain POP3 listener; TLS listeners come with issue 3)
+  // [listener]: the one listener when no [[listeners]] are given
   ListenerConfig listener;
   uint32_t listen_backlog = 4096;
+  // Every listener to serve, as loaded (never empty after load_config).
+  std::vector<ListenerConfig> listeners;
+  // [tls]
+  std::string tls_certificates;     // "chain.pem:key.pem ..." (space-separated pairs)
+  std::string tls_sni_directory;
+  std::string tls_ticket_key_file;
   // [session]
   uint32_t login_idle_timeout_ms = 60'000;
   uint32_t idle_timeout_ms = 600'000;
@@ -36,6 +38,8 @@ struct Config {
   uint32_t body_chunk_bytes = 256 * 1024;
   uint32_t connections_per_shard_max = 65'536;
   std::string implementation = "popgate";
+  uint32_t capa_login_delay_s = 0;  // CAPA before login: LOGIN-DELAY n USER
+  std::string capa_expire = "never";  // CAPA before login: EXPIRE n|NEVER USER
   // [net]
   uint32_t ring_entries = 4096;
   uint32_t recv_buffers = 1024;
@@ -51,6 +55,22 @@ struct Config {
   // [auth]
   uint32_t kdf_threads = 0;         // 0 = one per online CPU
   uint32_t kdf_queue_max = 4096;
+  std::string mechanisms = "USER PLAIN LOGIN SCRAM-SHA-256";
+  std::string oauth_jwks_file;
+  std::string oauth_issuer;
+  std::string oauth_audience;
+  std::string oauth_username_claim = "email";
+  uint32_t verify_cache_entries = 10'000;   // per shard; 0 disables
+  uint32_t verify_cache_ttl_ms = 300'000;
+  // [limits]
+  uint32_t failure_delay_initial_ms = 2'000;
+  uint32_t failure_delay_max_ms = 15'000;
+  uint32_t failures_per_address_max = 20;   // then that address is disconnected
+  uint32_t connections_per_address_max = 100;
+  uint32_t sessions_per_user_max = 10;
+  uint32_t sessions_per_tenant_max = 100'000;
+  uint32_t logins_per_tenant_per_minute = 60'000;
+  uint32_t proxy_header_timeout_ms = 5'000;
   // [log]
   std::string log_level = "info";
 };

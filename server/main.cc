@@ -7,6 +7,7 @@
 //   SIGTERM         drain: stop accepting, let sessions finish for
 //                   server.drain_timeout_ms, then stop as for SIGINT
 //   a second signal stop now
+//   SIGHUP          reload the TLS certificates (new connections use them)
 #include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -15,7 +16,9 @@
 #include <chrono>
 #include <cstring>
 #include <cstdio>
+#include <cstdio>
 #include <fstream>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +27,11 @@
 #include "ops/config.h"
 #include "ops/schema_check.h"
 #include "server/auth/kdf_pool.h"
+#include "server/auth/oauth.h"
+#include "server/limits/concurrency_limit.h"
+#include "server/limits/login_failure_delay.h"
+#include "server/limits/rate_limit.h"
+#include "server/tls/tls_context.h"
 #include "server/base/log.h"
 #include "server/net/listener.h"
 #include "server/shard/shard.h"
@@ -74,18 +82,106 @@ bool wait_for_schema(const ops::Config& config) {
   }
 }
 
-shard::ShardOptions shard_options(const ops::Config& config, uint32_t index, int fd,
+pop3::SessionConfig session_config(const ops::Config& config, const ops::ListenerConfig& l, bool tls) {
+  pop3::SessionConfig sc;
+  sc.login_idle_timeout = std::chrono::milliseconds(config.login_idle_timeout_ms);
+  sc.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
+  sc.auth_failure_delay = std::chrono::milliseconds(config.auth_failure_delay_ms);
+  sc.body_chunk_bytes = config.body_chunk_bytes;
+  sc.mechanisms = pop3::parse_mechanism_list(config.mechanisms);
+  if (!l.apop) sc.mechanisms &= ~static_cast<uint32_t>(pop3::kMechApop);
+  sc.allow_cleartext_login = l.allow_cleartext_login;
+  sc.tls_available = tls && l.tls == ops::ListenerTls::kNone && l.starttls;
+  sc.apop = l.apop && (sc.mechanisms & pop3::kMechApop) != 0;
+  sc.capa_login_delay_s = config.capa_login_delay_s;
+  sc.capa_expire_days = config.capa_expire == "never" ? -1 : std::stoll(config.capa_expire);
+  sc.implementation = config.implementation;
+  return sc;
+}
+
+std::shared_ptr<const tls::TlsContext> load_tls(const ops::Config& config, std::string* error) {
+  if (config.tls_certificates.empty()) return nullptr;
+  tls::TlsConfig t;
+  std::string_view pairs(config.tls_certificates);
+  while (!pairs.empty()) {
+    const size_t space = pairs.find(' ');
+    const std::string_view pair = pairs.substr(0, space);
+    pairs = space == std::string_view::npos ? std::string_view{} : pairs.substr(space + 1);
+    if (pair.empty()) continue;
+    const size_t colon = pair.find(':');
+    t.default_certificates.push_back({std::string(pair.substr(0, colon)), std::string(pair.substr(colon + 1))});
+  }
+  t.sni_directory = config.tls_sni_directory;
+  t.ticket_key_file = config.tls_ticket_key_file;
+  auto context = tls::TlsContext::load(t, error);
+  if (context) {
+    for (const std::string& w : context->warnings()) POPGATE_LOG(kWarn, "tls_warning").str("warning", w);
+    for (const tls::CertificateInfo& c : context->certificates()) {
+      POPGATE_LOG(kInfo, "tls_certificate")
+          .str("file", c.source_file)
+          .str("key", c.key_type)
+          .str("subject", c.subject)
+          .num("not_after", c.not_after_s)
+          .boolean("default", c.is_default);
+    }
+  }
+  return context;
+}
+
+// The process-wide abuse tables, sized for every connection the process admits.
+struct LimitTables {
+  explicit LimitTables(const ops::Config& config, size_t connections)
+      : per_address(connections),
+        per_user(connections),
+        per_tenant(std::min<size_t>(connections, 1 << 20)),
+        failures(limits::LoginFailureDelayOptions{
+            std::max<size_t>(connections, 1024),
+            std::chrono::milliseconds(std::max<uint32_t>(config.failure_delay_initial_ms, 1)),
+            std::chrono::milliseconds(std::max(config.failure_delay_max_ms, std::max<uint32_t>(config.failure_delay_initial_ms, 1))),
+            std::chrono::minutes(10)}),
+        tenant_logins(1 << 16) {}
+  limits::ConcurrencyLimit<limits::AddressKey> per_address;
+  limits::ConcurrencyLimit<limits::UserKey> per_user;
+  limits::ConcurrencyLimit<limits::TenantKey> per_tenant;
+  limits::LoginFailureDelay<limits::AddressKey> failures;
+  limits::RateLimit<limits::TenantKey> tenant_logins;
+};
+
+shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
+                                  const std::vector<std::vector<int>>& fds,
+                                  const std::shared_ptr<const tls::TlsContext>& tls,
+                                  const auth::JwksVerifier* oauth, LimitTables& tables,
                                   const std::string& instance_id) {
   shard::ShardOptions o;
   o.index = index;
-  o.listener_fd = fd;
-  o.listener_name = config.listener.name;
-  o.session.login_idle_timeout = std::chrono::milliseconds(config.login_idle_timeout_ms);
-  o.session.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
-  o.session.auth_failure_delay = std::chrono::milliseconds(config.auth_failure_delay_ms);
-  o.session.body_chunk_bytes = config.body_chunk_bytes;
-  o.session.allow_cleartext_login = config.listener.allow_cleartext_login;
-  o.session.implementation = config.implementation;
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const ops::ListenerConfig& l = config.listeners[i];
+    shard::ListenerOptions lo;
+    lo.name = l.name;
+    lo.fd = fds[i][index];
+    lo.session = session_config(config, l, tls != nullptr);
+    lo.implicit_tls = l.tls == ops::ListenerTls::kImplicit;
+    lo.proxy_protocol = l.proxy_protocol;
+    std::string ignored;  // validated when the config was loaded
+    if (l.proxy_protocol) lo.trusted_proxies = *proxy::CidrSet::parse(l.trusted_proxies, &ignored);
+    lo.proxy_tls_is_secure = l.proxy_tls_is_secure;
+    o.listeners.push_back(std::move(lo));
+  }
+  o.tls = tls;
+  o.oauth = oauth;
+  o.limits.connections_per_address = &tables.per_address;
+  o.limits.sessions_per_user = &tables.per_user;
+  o.limits.sessions_per_tenant = &tables.per_tenant;
+  o.limits.login_failures = config.failure_delay_initial_ms > 0 ? &tables.failures : nullptr;
+  o.limits.tenant_logins = &tables.tenant_logins;
+  o.limits.connections_per_address_max = config.connections_per_address_max;
+  o.limits.sessions_per_user_max = config.sessions_per_user_max;
+  o.limits.sessions_per_tenant_max = config.sessions_per_tenant_max;
+  o.limits.logins_per_tenant_per_minute = config.logins_per_tenant_per_minute;
+  o.limits.failures_per_address_max = config.failures_per_address_max;
+  o.limits.proxy_header_timeout = std::chrono::milliseconds(config.proxy_header_timeout_ms);
+  o.verify_cache_entries = config.verify_cache_entries;
+  o.verify_cache_ttl = std::chrono::milliseconds(config.verify_cache_ttl_ms);
   o.output_buffer_bytes = config.output_buffer_bytes;
   o.connections_max = config.connections_per_shard_max;
   o.ring_entries = config.ring_entries;
@@ -116,30 +212,56 @@ int serve(const ops::Config& config) {
 
   const unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
   const unsigned shards = config.shards == 0 ? cpus : config.shards;
-  net::Endpoint endpoint;
   std::string error;
-  if (!net::parse_endpoint(config.listener.address, &endpoint, &error)) {
-    POPGATE_LOG(kError, "startup_failed").str("reason", "listener.address: " + error);
+  const std::shared_ptr<const tls::TlsContext> tls = load_tls(config, &error);
+  if (!config.tls_certificates.empty() && !tls) {
+    POPGATE_LOG(kError, "startup_failed").str("reason", "tls: " + error);
     return 1;
   }
-  net::Endpoint bound;
-  const std::vector<int> fds =
-      net::open_listeners(endpoint, shards, static_cast<int>(config.listen_backlog), &bound, &error);
-  if (fds.empty()) {
-    POPGATE_LOG(kError, "startup_failed").str("reason", "listener " + config.listener.name + ": " + error);
-    return 1;
+  std::optional<auth::JwksVerifier> oauth;
+  if (!config.oauth_jwks_file.empty()) {
+    try {
+      auth::OAuthConfig oc;
+      oc.issuer = config.oauth_issuer;
+      if (!config.oauth_audience.empty()) oc.audiences.push_back(config.oauth_audience);
+      oc.user_claim = config.oauth_username_claim;
+      oauth.emplace(auth::JwksVerifier::from_file(config.oauth_jwks_file, oc));
+    } catch (const std::exception& e) {
+      POPGATE_LOG(kError, "startup_failed").str("reason", std::string("auth.oauth_jwks_file: ") + e.what());
+      return 1;
+    }
+  }
+  // One socket per listener per shard (SO_REUSEPORT), bound before the
+  // shards start so a bad address fails startup with its name.
+  std::vector<std::vector<int>> fds;
+  std::vector<std::string> bound_addresses;
+  for (const ops::ListenerConfig& l : config.listeners) {
+    net::Endpoint endpoint;
+    net::Endpoint bound;
+    if (!net::parse_endpoint(l.address, &endpoint, &error)) {
+      POPGATE_LOG(kError, "startup_failed").str("reason", "listener " + l.name + ": " + error);
+      return 1;
+    }
+    fds.push_back(net::open_listeners(endpoint, shards, static_cast<int>(config.listen_backlog), &bound, &error));
+    if (fds.back().empty()) {
+      POPGATE_LOG(kError, "startup_failed").str("reason", "listener " + l.name + ": " + error);
+      return 1;
+    }
+    bound_addresses.push_back(net::format_endpoint(reinterpret_cast<const sockaddr*>(&bound.addr), bound.len));
   }
 
   const std::string instance_id = make_instance_id(config);
   auth::KdfPool kdf(config.kdf_threads, config.kdf_queue_max);
   (void)auth::dummy_hash();  // computed once now, not under the first login
+  LimitTables tables(config, size_t{shards} * config.connections_per_shard_max);
   std::vector<std::unique_ptr<shard::Shard>> shard_list;
   std::vector<std::thread> threads;
   // Written by the shard threads, read here: setup result and "loop ended".
   auto results = std::make_unique<std::atomic<int>[]>(shards);
   auto finished = std::make_unique<std::atomic<bool>[]>(shards);
   for (unsigned i = 0; i < shards; ++i) {
-    shard_list.push_back(std::make_unique<shard::Shard>(shard_options(config, i, fds[i], instance_id), kdf));
+    shard_list.push_back(std::make_unique<shard::Shard>(
+        shard_options(config, i, fds, tls, oauth ? &*oauth : nullptr, tables, instance_id), kdf));
   }
   for (unsigned i = 0; i < shards; ++i) {
     threads.emplace_back([&, i] {
@@ -164,15 +286,27 @@ int serve(const ops::Config& config) {
     }
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  const std::string where = net::format_endpoint(reinterpret_cast<const sockaddr*>(&bound.addr), bound.len);
-  POPGATE_LOG(kInfo, "listening")
-      .str("listener", config.listener.name)
-      .str("address", where)
-      .unum("shards", shards)
-      .str("instance", instance_id)
-      .num("schema_version", storage::schema_version());
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const ops::ListenerConfig& l = config.listeners[i];
+    POPGATE_LOG(kInfo, "listening")
+        .str("listener", l.name)
+        .str("address", bound_addresses[i])
+        .str("tls", l.tls == ops::ListenerTls::kImplicit ? "implicit" : (tls && l.starttls ? "starttls" : "none"))
+        .boolean("proxy_protocol", l.proxy_protocol)
+        .unum("shards", shards)
+        .str("instance", instance_id)
+        .num("schema_version", storage::schema_version());
+  }
   if (!config.ready_file.empty()) {
-    std::ofstream(config.ready_file) << where << "\n";
+    // The first listener's address on the first line; then "name address"
+    // for every listener, for scripts and tests.
+    std::ofstream out(config.ready_file + ".tmp");
+    out << bound_addresses[0] << "\n";
+    for (size_t i = 0; i < config.listeners.size(); ++i) {
+      out << config.listeners[i].name << " " << bound_addresses[i] << "\n";
+    }
+    out.close();
+    std::rename((config.ready_file + ".tmp").c_str(), config.ready_file.c_str());
   }
 
   auto all_finished = [&] {
@@ -187,7 +321,15 @@ int serve(const ops::Config& config) {
     siginfo_t info;
     if (sigtimedwait(&signals, &info, &wait) < 0) continue;  // timeout or EINTR
     if (info.si_signo == SIGHUP) {
-      POPGATE_LOG(kInfo, "sighup_ignored").str("reason", "configuration reload is not implemented yet");
+      // Certificates reload; a failed load keeps the ones in use.
+      std::string why;
+      auto fresh = load_tls(config, &why);
+      if (!config.tls_certificates.empty() && !fresh) {
+        POPGATE_LOG(kError, "tls_reload_failed").str("reason", why);
+        continue;
+      }
+      for (auto& sh : shard_list) sh->set_tls_context(fresh);
+      POPGATE_LOG(kInfo, "tls_reloaded").unum("certificates", fresh ? fresh->certificates().size() : 0);
       continue;
     }
     const bool now = info.si_signo == SIGINT || stop_sent;

@@ -5,7 +5,13 @@
 // A slot is freed only when nothing is in flight for it: no receive, no
 // send, no storage or KDF request. Every such request completes in bounded
 // time, so a closing slot always drains.
+//
+// A connection goes through phases: the PROXY header (listeners configured
+// for it), the TLS handshake (implicit-TLS listeners), then the POP3 session.
+// STLS adds TLS in the middle of the session phase.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <array>
 #include <cstdint>
@@ -14,25 +20,36 @@
 #include <string_view>
 #include <vector>
 
+#include "server/auth/scram.h"
+#include "server/limits/keys.h"
 #include "server/pop3/session.h"
+#include "server/proxy/proxy_protocol.h"
+#include "server/tls/tls_stream.h"
 #include "storage/pg_client.h"
 
 namespace popgate::shard {
+
+enum class Phase : uint8_t { kProxyHeader, kTlsHandshake, kSession };
 
 struct Connection {
   uint32_t slot = 0;
   uint32_t generation = 0;
   int fd = -1;
+  uint8_t listener = 0;  // index into the shard's listeners
+  Phase phase = Phase::kSession;
   bool in_use = false;
   bool recv_armed = false;
   bool send_inflight = false;
   bool closing = false;    // torn down: waiting for in-flight work, then freed
   bool lingering = false;  // FIN sent; draining what the peer still sends
   bool cancel_sent = false;
-  uint8_t store_inflight = 0;  // storage or KDF requests outstanding
-  int64_t session_id = 0;      // maildrop lock holder id within this process
+  bool secure = false;             // TLS here, or TLS ended at a trusted proxy
+  bool tls_close_queued = false;   // close_notify handed to the TLS stream
+  bool close_after_send = false;   // a fatal TLS alert is on its way out
+  uint8_t store_inflight = 0;      // storage or KDF requests outstanding
+  int64_t session_id = 0;          // maildrop lock holder id within this process
 
-  // Input the session has not taken yet: part of one provided buffer.
+  // Input not taken yet: part of one provided buffer (ciphertext with TLS).
   int32_t in_buffer = -1;
   uint32_t in_offset = 0;
   uint32_t in_length = 0;
@@ -41,11 +58,35 @@ struct Connection {
   storage::ResultHandle body;
   std::string_view body_rest;
 
+  // TLS: the stream, and the pooled block its ciphertext is sent from.
+  std::optional<tls::TlsStream> tls;
+  char* send_block = nullptr;
+  uint32_t send_offset = 0;
+  uint32_t send_length = 0;
+
+  // PROXY header parser, from the shard's pool, only until the header is in.
+  std::unique_ptr<proxy::ProxyParser> proxy;
+
+  // The real client (from PROXY when present) and its limit keys.
+  sockaddr_storage client{};
+  socklen_t client_len = 0;
+  std::optional<limits::AddressKey> address_key;
+  bool address_counted = false;
+  std::optional<limits::UserKey> user_counted;
+  std::optional<limits::TenantKey> tenant_counted;
+  int64_t tenant_sessions_max = -1;       // from the user lookup; -1 = default
+  int64_t tenant_logins_per_minute = -1;
+
+  // Authentication state kept outside the session.
+  std::unique_ptr<auth::ScramServer> scram;
+  pop3::Request verify;  // the password check in flight (for the cache)
+
   std::chrono::steady_clock::time_point opened_at;
+  std::chrono::steady_clock::time_point setup_deadline;  // PROXY header / TLS handshake
   std::chrono::steady_clock::time_point linger_until;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
-  std::array<char, 48> peer{};  // "address:port" for logs
+  std::array<char, 48> peer{};  // "address:port" of the real client, for logs
   std::optional<pop3::Session> session;
 
   [[nodiscard]] std::string_view peer_text() const noexcept { return peer.data(); }

@@ -1,12 +1,13 @@
-// Shard: one thread, one io_uring, one listener (SO_REUSEPORT), its own
-// connection table, database connections, KDF outbox, buffer pools and
-// counters. Shares nothing with other shards; a connection stays on the
-// shard that accepted it.
+// Shard: one thread, one io_uring, one socket per listener (SO_REUSEPORT),
+// its own connection table, database connections, KDF outbox, buffer pools,
+// password-check cache and counters. Shares nothing with other shards but
+// read-only things (TLS context, JWKS) and the process-wide abuse tables; a
+// connection stays on the shard that accepted it.
 //
-// It drives each connection's pop3::Session: socket bytes in, replies out,
-// store requests to the PgClient or the KdfPool, their replies back. It
-// never blocks: sockets, the database and the KDF workers all report
-// through the ring.
+// It drives each connection: PROXY header, TLS, then the pop3::Session —
+// socket bytes in, replies out, requests to the PgClient, the KdfPool or the
+// auth helpers, their replies back. It never blocks: sockets, the database
+// and the KDF workers all report through the ring.
 //
 // Must not know: configuration files, metrics export, signals (ops/ and
 // main own those).
@@ -16,16 +17,25 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "server/auth/kdf_pool.h"
+#include "server/auth/oauth.h"
+#include "server/auth/verify_cache.h"
+#include "server/limits/concurrency_limit.h"
+#include "server/limits/login_failure_delay.h"
+#include "server/limits/rate_limit.h"
 #include "server/net/buffer_ring.h"
 #include "server/net/ring.h"
 #include "server/pop3/counters.h"
 #include "server/pop3/session.h"
+#include "server/proxy/cidr.h"
 #include "server/shard/connection.h"
+#include "server/tls/tls_context.h"
 #include "storage/pg_client.h"
 
 namespace popgate::shard {
@@ -33,11 +43,39 @@ namespace popgate::shard {
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 
+struct ListenerOptions {
+  std::string name = "pop3";
+  int fd = -1;                   // this shard's socket; owned by the shard
+  pop3::SessionConfig session;   // per listener: cleartext rules, STLS, APOP
+  bool implicit_tls = false;     // TLS from the first byte (port 995)
+  bool proxy_protocol = false;   // a PROXY header comes first
+  proxy::CidrSet trusted_proxies;
+  bool proxy_tls_is_secure = true;  // a PROXY SSL TLV counts as TLS
+};
+
+// Process-wide abuse tables and their limits, shared by all shards.
+struct SharedLimits {
+  limits::ConcurrencyLimit<limits::AddressKey>* connections_per_address = nullptr;
+  limits::ConcurrencyLimit<limits::UserKey>* sessions_per_user = nullptr;
+  limits::ConcurrencyLimit<limits::TenantKey>* sessions_per_tenant = nullptr;
+  limits::LoginFailureDelay<limits::AddressKey>* login_failures = nullptr;
+  limits::RateLimit<limits::TenantKey>* tenant_logins = nullptr;
+  uint32_t connections_per_address_max = 100;
+  uint32_t sessions_per_user_max = 10;
+  uint32_t sessions_per_tenant_max = 100'000;
+  uint32_t logins_per_tenant_per_minute = 60'000;
+  uint32_t failures_per_address_max = 20;
+  std::chrono::milliseconds proxy_header_timeout{5'000};
+};
+
 struct ShardOptions {
   uint32_t index = 0;
-  int listener_fd = -1;          // owned by the shard from construction
-  std::string listener_name = "pop3";
-  pop3::SessionConfig session;
+  std::vector<ListenerOptions> listeners;
+  std::shared_ptr<const tls::TlsContext> tls;  // null: no TLS configured
+  const auth::JwksVerifier* oauth = nullptr;   // null: no bearer tokens
+  SharedLimits limits;
+  uint32_t verify_cache_entries = 10'000;
+  std::chrono::milliseconds verify_cache_ttl{300'000};
   uint32_t output_buffer_bytes = 16 * 1024;  // one block per busy session
   uint32_t connections_max = 65536;          // per shard
   uint32_t ring_entries = 4096;
@@ -66,6 +104,7 @@ struct ShardCounters {
   Counter recv_no_buffers;       // provided-buffer ring ran dry
   Counter linger_timeouts;       // peer kept sending after our FIN
   Counter kdf_rejected;          // KDF queue full
+  Counter verify_cache_hits;
   Counter lock_releases;
   Counter lock_release_failures;
   Counter lease_renewals;
@@ -73,6 +112,25 @@ struct ShardCounters {
   Counter storage_completions;
   Counter loop_wakeups;
   Counter loop_completions;
+  // TLS
+  Counter tls_handshakes_tls12;
+  Counter tls_handshakes_tls13;
+  Counter tls_resumed;
+  Counter tls_failures;
+  Counter tls_handshake_timeouts;
+  // PROXY protocol
+  std::array<Counter, static_cast<size_t>(proxy::ProxyError::kCount)> proxy_errors{};
+  Counter proxy_untrusted;       // a peer outside trusted_proxies
+  Counter proxy_local;           // v2 LOCAL: health checks
+  Counter proxy_timeouts;
+  // Limits, one counter each
+  Counter limit_connections_per_address;
+  Counter limit_sessions_per_user;
+  Counter limit_sessions_per_tenant;
+  Counter limit_tenant_logins;
+  Counter limit_table_full;
+  Counter limit_address_cut_off;  // failures_per_address_max reached
+  Counter bearer_failures;
   std::atomic<uint64_t> connections_active{0};
 };
 
@@ -90,6 +148,9 @@ class Shard {
   // Thread-safe. Stop accepting; running sessions may go on for `drain`,
   // then they are told -ERR [SYS/TEMP] and closed without UPDATE.
   void request_stop(std::chrono::milliseconds drain) noexcept;
+  // Thread-safe: new TLS connections use `context` (certificate reload);
+  // running ones keep theirs.
+  void set_tls_context(std::shared_ptr<const tls::TlsContext> context) noexcept;
   // Thread-safe: true once the loop is set up and accepting.
   [[nodiscard]] bool started() const noexcept { return started_.load(std::memory_order_acquire); }
   [[nodiscard]] const ShardCounters& counters() const noexcept { return counters_; }
@@ -98,46 +159,76 @@ class Shard {
   // Tags for storage requests that belong to the shard, not a connection.
   enum class ShardTag : uint32_t { kRelease = 1, kRenew = 2 };
 
-  // shard.cc: loop, accept, socket I/O, timers, stop
-  void arm_accept() noexcept;
+  // shard.cc: setup, loop, accept, timers, stopping
+  void arm_accept(uint8_t listener) noexcept;
   void arm_poll(net::Op op, int fd) noexcept;
   void arm_tick() noexcept;
-  void arm_recv(Connection& c) noexcept;
-  void submit_send(Connection& c) noexcept;
   void handle_cqe(const io_uring_cqe& cqe) noexcept;
-  void handle_accept(const io_uring_cqe& cqe) noexcept;
-  void handle_recv(Connection& c, const io_uring_cqe& cqe) noexcept;
-  void handle_send(Connection& c, const io_uring_cqe& cqe) noexcept;
+  void handle_accept(uint8_t listener, const io_uring_cqe& cqe) noexcept;
   void handle_tick() noexcept;
   void handle_control() noexcept;
-  void on_accepted(int fd) noexcept;
-  void pump(Connection& c) noexcept;
-  void feed_input(Connection& c) noexcept;
-  void feed_body(Connection& c) noexcept;
-  void begin_close(Connection& c) noexcept;
-  void begin_linger(Connection& c) noexcept;
-  void maybe_finish_close(Connection& c) noexcept;
-  void recycle_input(Connection& c) noexcept;
+  void on_accepted(uint8_t listener, int fd) noexcept;
   void begin_stop() noexcept;
   void shutdown_sessions() noexcept;
   void check_stopped() noexcept;
 
-  // shard_store.cc: storage and KDF requests and replies
+  // shard_io.cc: bytes in and out, PROXY, TLS, closing
+  void arm_recv(Connection& c) noexcept;
+  void handle_recv(Connection& c, const io_uring_cqe& cqe) noexcept;
+  void handle_send(Connection& c, const io_uring_cqe& cqe) noexcept;
+  void pump(Connection& c) noexcept;
+  bool feed_input(Connection& c) noexcept;
+  bool feed_proxy(Connection& c) noexcept;
+  bool feed_tls(Connection& c) noexcept;
+  bool feed_plain(Connection& c) noexcept;
+  bool feed_body(Connection& c) noexcept;
+  bool tls_take_output(Connection& c) noexcept;
+  void flush_output(Connection& c) noexcept;
+  void start_connection(Connection& c) noexcept;
+  void start_session(Connection& c, bool secure) noexcept;
+  void start_tls(Connection& c) noexcept;
+  void on_tls_handshake(Connection& c) noexcept;
+  void tls_failed(Connection& c) noexcept;
+  void advance_input(Connection& c, size_t used) noexcept;
+  void recycle_input(Connection& c) noexcept;
+  void release_send_block(Connection& c) noexcept;
+  void begin_close(Connection& c) noexcept;
+  void begin_linger(Connection& c) noexcept;
+  void maybe_finish_close(Connection& c) noexcept;
+  void set_peer_text(Connection& c) noexcept;
+
+  // shard_store.cc: storage, KDF, auth steps, limits
   void submit_request(Connection& c, const pop3::Request& r) noexcept;
+  void submit_auth_step(Connection& c, const pop3::Request& r) noexcept;
   bool drain_storage() noexcept;
   bool drain_kdf() noexcept;
   void dispatch_completion(storage::Completion& done) noexcept;
   void dispatch_shard_completion(const storage::Completion& done) noexcept;
+  void deliver_user(Connection& c, const storage::UserRecord& user) noexcept;
+  void on_auth_failure(Connection& c) noexcept;
+  void release_limits(Connection& c) noexcept;
   void release_lock(Connection& c) noexcept;
   void renew_leases() noexcept;
   [[nodiscard]] storage::LockHolder holder(const Connection& c) const noexcept;
   [[nodiscard]] static uint64_t tag_of(const Connection& c) noexcept;
   [[nodiscard]] static uint64_t shard_tag(ShardTag t) noexcept;
 
+  struct ListenerState {
+    ListenerOptions options;
+    bool accept_armed = false;
+    bool accept_paused = false;
+    bool closed = false;
+  };
+
   ShardOptions opts_;
   auth::KdfPool& kdf_;
   ShardCounters counters_;
-  pop3::BufferPool out_pool_;
+  std::vector<ListenerState> listeners_;
+  pop3::BufferPool out_pool_;  // session output blocks
+  pop3::BufferPool tls_pool_;  // ciphertext send blocks
+  std::vector<std::unique_ptr<proxy::ProxyParser>> proxy_pool_;
+  std::shared_ptr<const tls::TlsContext> tls_;
+  auth::VerifyCache verify_cache_;
   net::Ring ring_;
   net::BufferRing recv_buffers_;
   auth::KdfOutbox outbox_;
@@ -147,9 +238,6 @@ class Shard {
 
   TimePoint now_;
   __kernel_timespec tick_ts_{};
-  bool accept_armed_ = false;
-  bool accept_paused_ = false;
-  bool listener_closed_ = false;
   bool stopping_ = false;
   bool sessions_shut_ = false;
   bool done_ = false;
@@ -158,13 +246,19 @@ class Shard {
   TimePoint next_renewal_;
   uint32_t shard_requests_inflight_ = 0;
   int64_t next_session_id_ = 1;
+  uint64_t apop_serial_ = 0;
 
   // (slot, generation) of connections whose receive found no buffer.
   std::vector<std::pair<uint32_t, uint32_t>> starved_;
   std::vector<int64_t> renew_ids_;
   std::vector<auth::KdfResult> kdf_results_;
   storage::Completion completion_;
+  // Plaintext peeked out of a TLS stream for the session (one per shard).
+  std::array<char, 16 * 1024> tls_scratch_{};
 
+  std::mutex control_mu_;  // guards the two fields below (other threads write)
+  std::shared_ptr<const tls::TlsContext> pending_tls_;
+  bool tls_pending_ = false;
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<int64_t> drain_ms_{0};

@@ -1,7 +1,12 @@
-// The shard's side of storage and the KDF pool: turning session requests
-// into PgClient calls and KDF jobs, and their replies into session inputs.
+// The shard's side of storage, the KDF pool, the auth helpers and the abuse
+// limits: session requests become PgClient calls, KDF jobs or quick local
+// computations (SCRAM, bearer tokens, APOP), and their answers become
+// session inputs. Limits that need the user (sessions per user and tenant,
+// logins per tenant) are applied when the lookup answers.
 #include <algorithm>
+#include <chrono>
 
+#include "server/auth/apop.h"
 #include "server/base/log.h"
 #include "server/shard/shard.h"
 
@@ -23,6 +28,12 @@ pop3::StoreStatus to_pop3(storage::Status s) noexcept {
   return pop3::StoreStatus::kTemporary;
 }
 
+int64_t unix_seconds() noexcept {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 uint64_t Shard::tag_of(const Connection& c) noexcept {
@@ -35,6 +46,8 @@ storage::LockHolder Shard::holder(const Connection& c) const noexcept {
   return storage::LockHolder{opts_.instance_id, c.session_id};
 }
 
+// ---- Requests -------------------------------------------------------------------------
+
 void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
   pop3::Session& s = *c.session;
   switch (r.kind) {
@@ -45,6 +58,13 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
       pg_->lookup_user(tag_of(c), r.login, now_);
       return;
     case pop3::RequestKind::kVerifyPassword: {
+      // A frequent poller's password was proven a moment ago: skip the KDF.
+      if (!r.password_hash.empty() && opts_.verify_cache_entries > 0 &&
+          verify_cache_.hit(r.password_hash, r.password, now_)) {
+        counters_.verify_cache_hits.add();
+        s.handle_password_checked(pop3::PasswordCheck::kMatch, now_);
+        return;
+      }
       // Unknown users verify against a dummy hash: same cost, same answer.
       const std::string_view hash = r.password_hash.empty() ? std::string_view(auth::dummy_hash())
                                                             : r.password_hash;
@@ -53,6 +73,7 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
         s.handle_password_checked(pop3::PasswordCheck::kUnavailable, now_);
         return;
       }
+      c.verify = r;  // its views stay valid until the answer; for the cache
       ++c.store_inflight;
       return;
     }
@@ -68,8 +89,71 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
       ++c.store_inflight;
       pg_->commit_update(tag_of(c), r.tenant_id, r.user_id, holder(c), r.message_ids, now_);
       return;
+    case pop3::RequestKind::kScramStart:
+    case pop3::RequestKind::kScramChallenge:
+    case pop3::RequestKind::kScramFinish:
+    case pop3::RequestKind::kVerifyBearer:
+    case pop3::RequestKind::kVerifyApop:
+      submit_auth_step(c, r);
+      return;
   }
 }
+
+// Steps that take microseconds (HMACs, a public-key signature check, an
+// MD5), answered on the spot; only the password KDF goes to the pool.
+void Shard::submit_auth_step(Connection& c, const pop3::Request& r) noexcept {
+  pop3::Session& s = *c.session;
+  switch (r.kind) {
+    case pop3::RequestKind::kScramStart: {
+      c.scram = std::make_unique<auth::ScramServer>();
+      const auth::ScramError e = c.scram->handle_client_first(r.data);
+      // No proxy authorization: the authzid, if any, must be the user.
+      const bool ok = e == auth::ScramError::kNone &&
+                      (c.scram->authzid().empty() || c.scram->authzid() == c.scram->username());
+      s.handle_auth_step(ok ? pop3::AuthStep::kOk : pop3::AuthStep::kFailed,
+                         ok ? c.scram->username() : std::string_view{}, now_);
+      return;
+    }
+    case pop3::RequestKind::kScramChallenge: {
+      const std::string_view first = c.scram ? c.scram->server_first_from_stored(r.data) : std::string_view{};
+      s.handle_auth_step(first.empty() ? pop3::AuthStep::kFailed : pop3::AuthStep::kOk, first, now_);
+      return;
+    }
+    case pop3::RequestKind::kScramFinish: {
+      const bool ok = c.scram && c.scram->handle_client_final(r.data, nullptr) == auth::ScramError::kNone;
+      s.handle_auth_step(ok ? pop3::AuthStep::kOk : pop3::AuthStep::kFailed,
+                         ok ? c.scram->server_final_message() : std::string_view{}, now_);
+      c.scram.reset();
+      return;
+    }
+    case pop3::RequestKind::kVerifyBearer: {
+      if (opts_.oauth == nullptr) {
+        s.handle_auth_step(pop3::AuthStep::kUnavailable, {}, now_);
+        return;
+      }
+      const auth::BearerMechanism m = r.mechanism == pop3::kMechXoauth2 ? auth::BearerMechanism::kXoauth2
+                                                                          : auth::BearerMechanism::kOAuthBearer;
+      const auth::OAuthVerdict v = opts_.oauth->authenticate(m, r.data, unix_seconds());
+      if (v.status == auth::OAuthStatus::kOk) {
+        s.handle_auth_step(pop3::AuthStep::kOk, v.user.view(), now_);
+        return;
+      }
+      counters_.bearer_failures.add();
+      POPGATE_LOG(kInfo, "bearer_refused").str("peer", c.peer_text()).str("reason", auth::oauth_status_name(v.status));
+      s.handle_auth_step(pop3::AuthStep::kFailed, opts_.oauth->failure_json(m), now_);
+      return;
+    }
+    case pop3::RequestKind::kVerifyApop: {
+      const bool ok = auth::apop_matches(r.banner, r.secret, r.data);
+      s.handle_auth_step(ok ? pop3::AuthStep::kOk : pop3::AuthStep::kFailed, {}, now_);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+// ---- Storage answers ---------------------------------------------------------------------
 
 bool Shard::drain_storage() noexcept {
   bool any = false;
@@ -84,6 +168,68 @@ bool Shard::drain_storage() noexcept {
     completion_.body.reset();
   }
   return any;
+}
+
+// The user is known: limits that need the user or tenant apply now, before
+// any credential is checked (they protect the KDF pool too).
+void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcept {
+  pop3::Session& s = *c.session;
+  c.tenant_sessions_max = user.policy.sessions_max;
+  c.tenant_logins_per_minute = user.policy.logins_per_minute;
+  const SharedLimits& lim = opts_.limits;
+  const limits::TenantKey tenant{user.tenant_id};
+  if (lim.tenant_logins != nullptr) {
+    const uint32_t per_minute = user.policy.logins_per_minute > 0
+                                    ? static_cast<uint32_t>(user.policy.logins_per_minute)
+                                    : lim.logins_per_tenant_per_minute;
+    // A burst of a sixth of a minute's quota: smooth, but not stingy.
+    const uint32_t burst = std::max<uint32_t>(1, per_minute / 6);
+    const limits::RateDecision d = lim.tenant_logins->allow(tenant, now_, per_minute, burst);
+    if (d != limits::RateDecision::kAllowed) {
+      (d == limits::RateDecision::kTableFull ? counters_.limit_table_full : counters_.limit_tenant_logins).add();
+      s.handle_login_refused(pop3::RespCode::kSysTemp, "too many logins for this domain; try again later",
+                             now_);
+      return;
+    }
+  }
+  if (lim.sessions_per_tenant != nullptr && !c.tenant_counted) {
+    const uint32_t max = user.policy.sessions_max > 0 ? static_cast<uint32_t>(user.policy.sessions_max)
+                                                      : lim.sessions_per_tenant_max;
+    const limits::Acquire a = lim.sessions_per_tenant->try_acquire(tenant, max);
+    if (a != limits::Acquire::kAcquired) {
+      (a == limits::Acquire::kTableFull ? counters_.limit_table_full : counters_.limit_sessions_per_tenant).add();
+      s.handle_login_refused(pop3::RespCode::kSysTemp, "too many sessions for this domain; try again later",
+                             now_);
+      return;
+    }
+    c.tenant_counted = tenant;
+  }
+  const limits::UserKey user_key{user.tenant_id, user.user_id};
+  if (lim.sessions_per_user != nullptr && c.user_counted != user_key) {
+    if (c.user_counted) {
+      lim.sessions_per_user->release(*c.user_counted);  // a second login on this connection
+      c.user_counted.reset();
+    }
+    const limits::Acquire a = lim.sessions_per_user->try_acquire(user_key, lim.sessions_per_user_max);
+    if (a != limits::Acquire::kAcquired) {
+      (a == limits::Acquire::kTableFull ? counters_.limit_table_full : counters_.limit_sessions_per_user).add();
+      s.handle_login_refused(pop3::RespCode::kInUse, "too many sessions for this user", now_);
+      return;
+    }
+    c.user_counted = user_key;
+  }
+  pop3::UserInfo info;
+  info.tenant_id = user.tenant_id;
+  info.user_id = user.user_id;
+  info.password_hash = user.password_hash;
+  info.scram_credential = user.scram_sha256;
+  info.apop_secret = user.apop_secret;
+  info.since_last_login_s = user.since_last_login_s;
+  info.login_delay_s = user.policy.login_delay_s;
+  info.expire_days = user.policy.expire_days;
+  info.require_tls = user.policy.require_tls;
+  info.mechanisms = pop3::parse_mechanism_list(user.policy.mechanisms);
+  s.handle_user_found(info, now_);
 }
 
 void Shard::dispatch_completion(storage::Completion& done) noexcept {
@@ -102,7 +248,7 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
   switch (done.kind) {
     case storage::RequestKind::kLookupUser:
       if (status == pop3::StoreStatus::kOk) {
-        s.handle_user_found(done.user.tenant_id, done.user.user_id, done.user.password_hash, now_);
+        deliver_user(*c, done.user);
       } else {
         s.handle_user_lookup_failed(status, now_);
       }
@@ -114,6 +260,9 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
       snap.uidl_ends = std::move(done.listing.uidl_ends);
       snap.uidl_arena = std::move(done.listing.uidl_arena);
       s.handle_maildrop_opened(status, std::move(snap), now_);
+      if (status == pop3::StoreStatus::kOk && c->address_key && opts_.limits.login_failures != nullptr) {
+        opts_.limits.login_failures->record_success(*c->address_key);
+      }
       break;
     }
     case storage::RequestKind::kFetchBody: {
@@ -168,12 +317,41 @@ void Shard::release_lock(Connection& c) noexcept {
 void Shard::renew_leases() noexcept {
   renew_ids_.clear();
   table_.for_each_active([this](Connection& c) {
-    if (c.session->holds_maildrop()) renew_ids_.push_back(c.session_id);
+    if (c.session && c.session->holds_maildrop()) renew_ids_.push_back(c.session_id);
   });
   if (renew_ids_.empty()) return;
   ++shard_requests_inflight_;
   pg_->renew_leases(shard_tag(ShardTag::kRenew), opts_.instance_id, renew_ids_, now_);
 }
+
+// ---- Limits --------------------------------------------------------------------------
+
+// Every failed login, whatever the mechanism: the delay before its answer
+// grows per client address, and an address that keeps failing is cut off.
+void Shard::on_auth_failure(Connection& c) noexcept {
+  if (!c.address_key || opts_.limits.login_failures == nullptr) return;
+  const limits::LoginFailureState st = opts_.limits.login_failures->record_failure(*c.address_key, now_);
+  const bool cut_off = st.failures >= opts_.limits.failures_per_address_max;
+  if (cut_off) {
+    counters_.limit_address_cut_off.add();
+    POPGATE_LOG(kWarn, "address_cut_off").str("peer", c.peer_text()).unum("failures", st.failures);
+  }
+  c.session->set_auth_failure_delay(st.delay, cut_off);
+}
+
+void Shard::release_limits(Connection& c) noexcept {
+  const SharedLimits& lim = opts_.limits;
+  if (c.address_counted && lim.connections_per_address != nullptr) {
+    lim.connections_per_address->release(*c.address_key);
+  }
+  if (c.user_counted && lim.sessions_per_user != nullptr) lim.sessions_per_user->release(*c.user_counted);
+  if (c.tenant_counted && lim.sessions_per_tenant != nullptr) lim.sessions_per_tenant->release(*c.tenant_counted);
+  c.address_counted = false;
+  c.user_counted.reset();
+  c.tenant_counted.reset();
+}
+
+// ---- KDF answers ---------------------------------------------------------------------
 
 bool Shard::drain_kdf() noexcept {
   outbox_.drain(kdf_results_);
@@ -186,6 +364,10 @@ bool Shard::drain_kdf() noexcept {
     switch (r.result) {
       case auth::VerifyResult::kMatch:
         check = pop3::PasswordCheck::kMatch;
+        // Remember it (keyed by the stored hash: a new password misses).
+        if (opts_.verify_cache_entries > 0 && !c->verify.password_hash.empty()) {
+          verify_cache_.insert(c->verify.password_hash, c->verify.password, now_);
+        }
         break;
       case auth::VerifyResult::kMismatch:
         break;
@@ -197,6 +379,7 @@ bool Shard::drain_kdf() noexcept {
             .str("problem", r.result == auth::VerifyResult::kMalformed ? "malformed" : "unsupported_scheme");
         break;
     }
+    c->verify = pop3::Request{};
     c->session->handle_password_checked(check, now_);
     if (c->closing) {
       maybe_finish_close(*c);

@@ -162,6 +162,71 @@ TEST_F(ConfigTest, HelpVersionKeysAndCheck) {
   EXPECT_EQ(error, "configuration OK");
 }
 
+TEST_F(ConfigTest, OneDefaultListenerWithoutListeners) {
+  const auto c = load({"--dsn", "x", "--listen", "127.0.0.1:2110"});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->listeners.size(), 1u);
+  EXPECT_EQ(c->listeners[0].address, "127.0.0.1:2110");
+  EXPECT_EQ(c->listeners[0].tls, ListenerTls::kNone);
+}
+
+TEST_F(ConfigTest, ListenersFromTomlEnvironmentAndFlags) {
+  const std::string path = file(
+      "[database]\ndsn = \"x\"\n[tls]\ncertificates = \"a.pem:a.key\"\n"
+      "[[listeners]]\nname = \"pop3\"\naddress = \"0.0.0.0:110\"\nallow_cleartext_login = false\n"
+      "[[listeners]]\nname = \"pop3s\"\naddress = \"0.0.0.0:995\"\ntls = \"implicit\"\n"
+      "proxy_protocol = true\ntrusted_proxies = \"10.0.0.0/8, ::1\"\n");
+  auto c = load({"--config", path});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->listeners.size(), 2u);
+  EXPECT_FALSE(c->listeners[0].allow_cleartext_login);
+  EXPECT_EQ(c->listeners[1].tls, ListenerTls::kImplicit);
+  EXPECT_TRUE(c->listeners[1].proxy_protocol);
+
+  env("POPGATE_LISTENERS", "name=a,address=127.0.0.1:1,apop=true; name=b,address=127.0.0.1:2,starttls=false");
+  c = load({"--config", path});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->listeners.size(), 2u);
+  EXPECT_EQ(c->listeners[0].name, "a");
+  EXPECT_TRUE(c->listeners[0].apop);
+  EXPECT_FALSE(c->listeners[1].starttls);
+
+  c = load({"--config", path, "--listener", "name=only,address=127.0.0.1:3,tls=implicit"});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->listeners.size(), 1u);
+  EXPECT_EQ(c->listeners[0].name, "only");
+}
+
+TEST_F(ConfigTest, ListenerMistakesAreNamed) {
+  expect_error({"--dsn", "x", "--listener", "name=s,address=127.0.0.1:995,tls=implicit"},
+               "listener s: tls = implicit needs certificates in [tls]");
+  expect_error({"--dsn", "x", "--listener", "name=p,address=127.0.0.1:1,proxy_protocol=true"},
+               "listener p: proxy_protocol needs trusted_proxies");
+  expect_error({"--dsn", "x", "--listener", "name=p,address=127.0.0.1:1,proxy_protocol=true,trusted_proxies=10.0.0.0/33"},
+               "listener p: trusted_proxies:");
+  expect_error({"--dsn", "x", "--listener", "name=a,address=127.0.0.1:1", "--listener", "name=a,address=127.0.0.1:2"},
+               "listener a: the name is used twice");
+  expect_error({"--dsn", "x", "--listener", "name=a,address=127.0.0.1:1", "--listener", "name=b,address=127.0.0.1:1"},
+               "is also listener a's");
+  expect_error({"--dsn", "x", "--listener", "name=a,adress=127.0.0.1:1"}, "unknown listener key 'adress'");
+  expect_error({"--dsn", "x", "--listener", "name=a,tls=maybe"}, "listener key 'tls' must be none or implicit");
+  expect_error({"--dsn", "x", "--listener", "name=a,address=nowhere"}, "listener a: address:");
+  expect_error({"--config", file("[database]\ndsn = \"x\"\n[[listeners]]\nname = 5\n")},
+               "listeners.name must be a string or a boolean");
+  expect_error({"--config", file("listeners = 3\n[database]\ndsn = \"x\"\n")},
+               "listeners must be an array of tables");
+}
+
+TEST_F(ConfigTest, AuthAndTlsMistakesAreNamed) {
+  expect_error({"--dsn", "x", "--set", "auth.mechanisms=PLAIN CRAM-MD5"}, "auth.mechanisms: unknown method 'CRAM-MD5'");
+  expect_error({"--dsn", "x", "--set", "auth.mechanisms= "}, "auth.mechanisms must enable at least one");
+  expect_error({"--dsn", "x", "--set", "auth.mechanisms=PLAIN OAUTHBEARER"}, "auth.oauth_jwks_file is empty");
+  expect_error({"--dsn", "x", "--set", "tls.certificates=only.pem"}, "tls.certificates: 'only.pem' is not chain.pem:key.pem");
+  expect_error({"--dsn", "x", "--set", "session.capa_expire=soon"}, "session.capa_expire must be a number of days or never");
+  expect_error({"--dsn", "x", "--set", "limits.failure_delay_max_ms=100"},
+               "limits.failure_delay_max_ms must not be below");
+}
+
 TEST_F(ConfigTest, EveryKeyHasEnvNameAndHelp) {
   for (const KeyInfo& k : config_keys()) {
     EXPECT_FALSE(k.help.empty()) << k.name;

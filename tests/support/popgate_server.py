@@ -21,7 +21,9 @@ STARTUP_TIMEOUT_S = 30
 
 
 class Gateway:
-    def __init__(self, dsn, shards=2, **settings):
+    def __init__(self, dsn, shards=2, listeners=None, **settings):
+        """listeners: spec strings for --listener (the first is the one
+        host/port point at); settings: section__key=value for --set."""
         self.dsn = dsn
         self.dir = tempfile.mkdtemp(prefix="popgate-it-")
         self.ready_file = os.path.join(self.dir, "ready")
@@ -29,8 +31,12 @@ class Gateway:
         args = [POPGATE_BIN, "--dsn", dsn, "--listen", "127.0.0.1:0",
                 "--ready-file", self.ready_file, "--shards", str(shards),
                 "--log-level", settings.pop("log_level", "info")]
-        # Short waits suit tests; every one can be overridden.
-        defaults = {"session.auth_failure_delay_ms": 0}
+        for spec in listeners or []:
+            args += ["--listener", spec]
+        # Short waits suit tests; every one can be overridden. A zero
+        # initial failure delay turns the per-address table off.
+        defaults = {"session.auth_failure_delay_ms": 0, "limits.failure_delay_initial_ms": 0,
+                    "limits.failure_delay_max_ms": 0}
         defaults.update({k.replace("__", "."): v for k, v in settings.items()})
         for key, value in defaults.items():
             if isinstance(value, bool):
@@ -39,7 +45,7 @@ class Gateway:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not os.path.exists(self.ready_file) or os.path.getsize(self.ready_file) == 0:
+        while not os.path.exists(self.ready_file):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"popgate exited with {self.proc.returncode}:\n{self.log_text()}")
             if time.monotonic() > deadline:
@@ -47,8 +53,15 @@ class Gateway:
                 raise RuntimeError(f"popgate did not start:\n{self.log_text()}")
             time.sleep(0.05)
         with open(self.ready_file) as f:
-            host, port = f.read().strip().rsplit(":", 1)
+            lines = f.read().splitlines()
+        host, port = lines[0].rsplit(":", 1)
         self.host, self.port = host, int(port)
+        # name -> (host, port) for every listener
+        self.listeners = {}
+        for line in lines[1:]:
+            name, address = line.split(" ", 1)
+            h, p = address.rsplit(":", 1)
+            self.listeners[name] = (h, int(p))
 
     def log_text(self):
         if not self.log.closed:
@@ -65,8 +78,12 @@ class Gateway:
                 pass
         return lines
 
-    def connect(self, timeout=10):
-        return socket.create_connection((self.host, self.port), timeout=timeout)
+    def connect(self, timeout=10, listener=None):
+        address = self.listeners[listener] if listener else (self.host, self.port)
+        return socket.create_connection(address, timeout=timeout)
+
+    def port_of(self, listener):
+        return self.listeners[listener][1]
 
     def send_signal(self, sig):
         if self.proc.poll() is None:

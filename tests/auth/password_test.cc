@@ -77,13 +77,22 @@ TEST(Password, BareArgon2idString) {
 }
 
 TEST(Password, UnsupportedSchemes) {
-  EXPECT_EQ(verify_password("{PLAIN}secret", "secret"), VerifyResult::kUnsupportedScheme);
-  EXPECT_EQ(verify_password("{SHA512-CRYPT}$6$abc$def", "x"), VerifyResult::kUnsupportedScheme);
+  EXPECT_EQ(verify_password("{FOO}secret", "secret"), VerifyResult::kUnsupportedScheme);
+  EXPECT_EQ(verify_password("{PLAIN.ROT13}secret", "secret"), VerifyResult::kUnsupportedScheme);
+  EXPECT_EQ(verify_password("{CRAM-MD5}x", "x"), VerifyResult::kUnsupportedScheme);
   EXPECT_EQ(verify_password("{}x", "x"), VerifyResult::kUnsupportedScheme);
   EXPECT_EQ(verify_password("secret", "secret"), VerifyResult::kUnsupportedScheme);
   EXPECT_EQ(verify_password("", ""), VerifyResult::kUnsupportedScheme);
   EXPECT_EQ(verify_password("$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA", "x"),
             VerifyResult::kUnsupportedScheme);  // bare form is argon2id only
+  // crypt(3) methods libxcrypt has but we do not accept: NT hash (no salt,
+  // a plaintext equivalent), Sun MD5 and SHA1-crypt (unbounded rounds), BSDi.
+  for (const char* stored :
+       {"{CRYPT}$3$$8cc19b6a8cfeac299c2871c86b38de28", "{CRYPT}$md5$abc$$kdHOzWryR1yllNTXdT6hs/",
+        "{CRYPT}$sha1$40000$abc$xdIxY8L9PfE82CKf3vhAqSL3pPMM", "{CRYPT}_J9..abcdTZ/33djMPto"}) {
+    EXPECT_EQ(verify_password(stored, "pw"), VerifyResult::kUnsupportedScheme) << stored;
+    EXPECT_FALSE(is_supported_scheme(stored)) << stored;
+  }
 }
 
 TEST(Password, Malformed) {

@@ -22,6 +22,16 @@ struct CommandArgs {
   std::string quota;
   std::string file = "-";
   std::string uidl;
+  std::string hash;
+  std::string secret;
+  bool secret_stdin = false;
+  bool clear = false;
+  std::string login_delay;
+  std::string expire_days;
+  std::string require_tls;
+  std::string sessions_max;
+  std::string logins_per_minute;
+  std::string mechanisms;
 };
 
 // Filled in by parsing: the database and the chosen command's handler, which

@@ -1,5 +1,7 @@
 #include "ops/admin/names.h"
 
+#include "server/pop3/utf8.h"
+
 namespace popgate::admin {
 namespace {
 
@@ -48,15 +50,24 @@ std::string domain_problem(std::string_view domain) {
   }
 }
 
+// Printable ASCII without '@', or UTF-8 (RFC 6531 local parts; POP3
+// clients log in with them after UTF8, RFC 6856).
 std::string local_part_problem(std::string_view local_part) {
   if (local_part.empty()) return "empty local part";
   if (local_part.size() > kLocalPartBytesMax) {
     return "local part " + quoted(local_part) + " is longer than 64 octets";
   }
-  for (const char c : local_part) {
-    if (!printable_ascii(c) || c == '@') {
+  if (!pop3::is_valid_utf8(local_part)) {
+    return "local part " + quoted(local_part) + " is not valid UTF-8";
+  }
+  for (size_t i = 0; i < local_part.size(); ++i) {
+    const auto u = static_cast<unsigned char>(local_part[i]);
+    // C1 controls (U+0080..U+009F) are UTF-8 0xC2 0x80..0x9F.
+    const bool c1 = u == 0xc2 && i + 1 < local_part.size() &&
+                    static_cast<unsigned char>(local_part[i + 1]) <= 0x9f;
+    if ((u < 0x80 && !printable_ascii(local_part[i])) || local_part[i] == '@' || c1) {
       return "local part " + quoted(local_part) +
-             " may hold only printable ASCII without spaces or '@'";
+             " may hold only printable characters without spaces or '@'";
     }
   }
   return "";

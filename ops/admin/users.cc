@@ -13,6 +13,7 @@
 #include "ops/admin/lookup.h"
 #include "ops/admin/table.h"
 #include "server/auth/password.h"
+#include "server/auth/scram.h"
 
 namespace popgate::admin {
 namespace {
@@ -30,10 +31,10 @@ class Secret {
   std::string value_;
 };
 
-std::string read_password_line(std::istream& in) {
+std::string read_password_line(std::istream& in, const char* option = "--password-stdin") {
   std::string line;
   if (!std::getline(in, line) && line.empty()) {
-    throw UserError("--password-stdin: nothing on standard input");
+    throw UserError(std::string(option) + ": nothing on standard input");
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
@@ -72,6 +73,59 @@ void print_generated(Context& ctx, bool generated, const std::string& password) 
   if (generated) ctx.out() << "password: " << password << "\n";
 }
 
+bool starts_with_ci(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         lowercase_ascii(text.substr(0, prefix.size())) == lowercase_ascii(prefix);
+}
+
+constexpr std::string_view kScramPrefix = "{SCRAM-SHA-256}";
+
+// What a user row gets: the password hash and, when there is one, the
+// SCRAM-SHA-256 credential ("" stores NULL).
+struct Credentials {
+  std::string password_hash;
+  std::string scram_sha256;
+  std::string imported_scheme;  // "{SHA512-CRYPT}" when imported with --hash
+};
+
+Credentials imported(const std::string& hash) {
+  switch (auth::check_password_hash(hash)) {
+    case auth::HashCheck::kOk:
+      break;
+    case auth::HashCheck::kUnsupportedScheme:
+      throw UserError(
+          "--hash: not a password scheme popgate verifies (want '{SCHEME}...' with SCHEME one of "
+          "ARGON2ID ARGON2I SHA512-CRYPT SHA256-CRYPT BLF-CRYPT MD5-CRYPT DES-CRYPT CRYPT SHA "
+          "SHA1 SHA256 SHA512 SSHA SSHA256 SSHA512 PLAIN-MD5 LDAP-MD5 SMD5 MD5 PBKDF2 "
+          "SCRAM-SHA-1 SCRAM-SHA-256 PLAIN CLEARTEXT CLEAR)");
+    case auth::HashCheck::kMalformed:
+      throw UserError("--hash: malformed, or its cost is above popgate's limits");
+  }
+  Credentials c{hash, "", ""};
+  if (hash.starts_with('{')) c.imported_scheme = hash.substr(0, hash.find('}') + 1);
+  if (starts_with_ci(hash, kScramPrefix)) {
+    // The same text serves both columns; the column's CHECK wants the
+    // scheme name in capitals.
+    c.scram_sha256 = std::string(kScramPrefix) + hash.substr(kScramPrefix.size());
+  }
+  return c;
+}
+
+Credentials from_password(const std::string& password) {
+  return {auth::hash_password(password), auth::make_scram_credential(password), ""};
+}
+
+void print_import_note(Context& ctx, const Credentials& c) {
+  const std::string scheme = c.imported_scheme.empty() ? "bare argon2id" : c.imported_scheme;
+  if (!c.scram_sha256.empty()) {
+    ctx.out() << "imported a " << scheme << " hash (it also serves SCRAM-SHA-256)\n";
+  } else {
+    ctx.out() << "imported a " << scheme
+              << " hash; SCRAM-SHA-256 logins fail for this user until the password is set "
+                 "with 'popgate-admin user passwd'\n";
+  }
+}
+
 }  // namespace
 
 std::string generate_password() {
@@ -95,35 +149,39 @@ int user_add(Context& ctx, std::string_view text, const PasswordSource& source,
   const Address address = require_address(text);
   const std::optional<int64_t> quota = parse_quota(quota_text);
   bool generated = false;
-  const Secret password(choose_password(ctx, source, generated));
-  const std::string hash = auth::hash_password(password.get());
+  const Secret password(source.hash ? std::string() : choose_password(ctx, source, generated));
+  const Credentials c = source.hash ? imported(*source.hash) : from_password(password.get());
   pqxx::work tx(ctx.db(), "user_add");
   const int64_t tenant_id = find_tenant(tx, address.domain);
   const auto rows = tx.exec_params(
-      "INSERT INTO popgate.users (tenant_id, local_part, password_hash, quota_bytes) "
-      "VALUES ($1, $2, $3, NULLIF($4, '')::bigint) "
+      "INSERT INTO popgate.users (tenant_id, local_part, password_hash, scram_sha256, quota_bytes) "
+      "VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, '')::bigint) "
       "ON CONFLICT (tenant_id, local_part) DO NOTHING RETURNING user_id",
-      tenant_id, address.local_part, hash, quota ? std::to_string(*quota) : std::string());
+      tenant_id, address.local_part, c.password_hash, c.scram_sha256,
+      quota ? std::to_string(*quota) : std::string());
   if (rows.empty()) throw UserError("user '" + address.login() + "' already exists");
   tx.commit();
   ctx.out() << "added user " << address.login() << "\n";
   print_generated(ctx, generated, password.get());
+  if (source.hash) print_import_note(ctx, c);
   return kExitOk;
 }
 
 int user_passwd(Context& ctx, std::string_view text, const PasswordSource& source) {
   const Address address = require_address(text);
   bool generated = false;
-  const Secret password(choose_password(ctx, source, generated));
-  const std::string hash = auth::hash_password(password.get());
+  const Secret password(source.hash ? std::string() : choose_password(ctx, source, generated));
+  const Credentials c = source.hash ? imported(*source.hash) : from_password(password.get());
   pqxx::work tx(ctx.db(), "user_passwd");
   const UserRef user = find_user(tx, address);
   tx.exec_params(
-      "UPDATE popgate.users SET password_hash = $3 WHERE tenant_id = $1 AND user_id = $2",
-      user.tenant_id, user.user_id, hash);
+      "UPDATE popgate.users SET password_hash = $3, scram_sha256 = NULLIF($4, '') "
+      "WHERE tenant_id = $1 AND user_id = $2",
+      user.tenant_id, user.user_id, c.password_hash, c.scram_sha256);
   tx.commit();
   ctx.out() << "changed the password of " << user.login << "\n";
   print_generated(ctx, generated, password.get());
+  if (source.hash) print_import_note(ctx, c);
   return kExitOk;
 }
 
@@ -161,6 +219,26 @@ int user_list(Context& ctx, const std::optional<std::string>& domain_text) {
                      row[2].is_null() ? "-" : row[2].c_str(), row[3].c_str(), row[4].c_str()});
   }
   print_table(ctx.out(), table);
+  return kExitOk;
+}
+
+int user_apop(Context& ctx, std::string_view text, const ApopSecretSource& source) {
+  const Address address = require_address(text);
+  std::string secret;
+  if (!source.clear) {
+    secret = source.from_stdin ? read_password_line(ctx.in(), "--secret-stdin")
+                               : source.given.value_or("");
+    if (secret.empty()) throw UserError("empty APOP secret");
+  }
+  const Secret held(std::move(secret));
+  pqxx::work tx(ctx.db(), "user_apop");
+  const UserRef user = find_user(tx, address);
+  tx.exec_params(
+      "UPDATE popgate.users SET apop_secret = NULLIF($3, '') WHERE tenant_id = $1 AND user_id = $2",
+      user.tenant_id, user.user_id, held.get());
+  tx.commit();
+  ctx.out() << (source.clear ? "cleared the APOP secret of " : "set the APOP secret of ")
+            << user.login << "\n";
   return kExitOk;
 }
 

@@ -39,9 +39,14 @@ TEST(Names, LocalParts) {
   EXPECT_EQ(local_part_problem("demo"), "");
   EXPECT_EQ(local_part_problem("a.b+c!#$%&'*/=?^_`{|}~-"), "");
   EXPECT_EQ(local_part_problem(std::string(64, 'x')), "");
+  // RFC 6531: UTF-8 local parts (logged in with after UTF8, RFC 6856).
+  EXPECT_EQ(local_part_problem("caf\xC3\xA9"), "");
+  EXPECT_EQ(local_part_problem("j\xC3\xBCrgen.\xE2\x9C\x93"), "");
   for (const std::string& l : {std::string(), std::string(65, 'x'), std::string("a b"),
                                std::string("a@b"), std::string("a\tb"), std::string("a\x7f"),
-                               std::string("a\0b", 3), std::string("caf\xC3\xA9")}) {
+                               std::string("a\0b", 3), std::string("caf\xC3"),  // truncated UTF-8
+                               std::string("a\xC2\x85"),                       // C1 control (NEL)
+                               std::string("\xC0\xAF"), std::string(22, '\xE2')}) {
     EXPECT_NE(local_part_problem(l), "") << l;
   }
 }

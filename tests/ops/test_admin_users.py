@@ -120,12 +120,16 @@ class UserAddTest(unittest.TestCase):
         self.assertIn("unknown tenant 'no-such-tenant.test'", r.stderr)
 
     def test_bad_local_parts(self):
-        for bad in ("", "a b", "a\tb", "tab\x7f", "x" * 65, "a@b", "caf\u00e9", "no-at-sign"):
+        for bad in ("", "a b", "a\tb", "tab\x7f", "x" * 65, "a@b", "a\u0085b", "no-at-sign",
+                    "\u00e9" * 33):  # 66 octets of UTF-8
             address = bad if bad == "no-at-sign" else f"{bad}@{self.domain}"
             with self.subTest(address=address):
                 r = admin("user", "add", address, "--password", "x", check=False)
                 self.assertEqual(r.returncode, 1, r)
         admin("user", "add", "x" * 64 + f"@{self.domain}", "--password", "x")
+        # RFC 6531 UTF-8 local parts are fine (stored as given, ASCII lowercased).
+        admin("user", "add", f"Caf\u00e9@{self.domain}", "--password", "x")
+        self.assertIn(f"caf\u00e9@{self.domain}", admin("user", "list", self.domain).stdout)
 
     def test_password_option_combinations(self):
         login = f"combo@{self.domain}"

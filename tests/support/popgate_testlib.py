@@ -109,3 +109,17 @@ def psql(sql, database=None):
     if result.returncode != 0:
         raise AssertionError(f"psql failed: {sql}\n{result.stderr}")
     return result.stdout.strip()
+
+
+def user_column(login, column):
+    """One column of a user's row (psql text form; '' for NULL)."""
+    local, domain = login.split("@")
+    return psql(f"SELECT coalesce({column}::text, '') FROM popgate.users u "
+                f"JOIN popgate.tenants t USING (tenant_id) "
+                f"WHERE t.domain = '{domain}' AND u.local_part = '{local}'")
+
+
+def tenant_column(domain, column):
+    """One column of a tenant's row (psql text form; '' for NULL)."""
+    return psql(f"SELECT coalesce({column}::text, '') FROM popgate.tenants "
+                f"WHERE domain = '{domain}'")

@@ -333,7 +333,9 @@ bool validate_listeners(const Config& c, std::string* error) {
         *error = "listener " + c.listeners[i].name + ": the name is used twice";
         return false;
       }
-      if (c.listeners[j].address == c.listeners[i].address) {
+      // Port 0 means "any free port": each gets its own.
+      const bool any_port = c.listeners[i].address.ends_with(":0");
+      if (!any_port && c.listeners[j].address == c.listeners[i].address) {
         *error = "listener " + c.listeners[i].name + ": address " + c.listeners[i].address +
                  " is also listener " + c.listeners[j].name + "'s";
         return false;

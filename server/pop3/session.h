@@ -251,6 +251,8 @@ class Session {
   [[nodiscard]] int64_t tenant_id() const noexcept { return tenant_id_; }
   [[nodiscard]] int64_t user_id() const noexcept { return user_id_; }
   [[nodiscard]] bool in_transaction() const noexcept { return state_ == State::kTransaction; }
+  // The maildrop was opened at some point (TRANSACTION, UPDATE or after).
+  [[nodiscard]] bool logged_in() const noexcept { return state_ != State::kAuthorization; }
   [[nodiscard]] bool secure() const noexcept { return secure_; }
   // A failed login's answer is being held back.
   [[nodiscard]] bool delaying() const noexcept { return pending_ == Pending::kAuthDelay; }

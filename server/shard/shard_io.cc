@@ -535,7 +535,7 @@ void Shard::maybe_finish_close(Connection& c) noexcept {
       .str("peer", c.peer_text())
       .str("user", s.login())
       .str("tls", tls_version)
-      .str("mechanism", s.in_transaction() || s.holds_maildrop() ? pop3::mechanism_name(s.mechanism()) : "")
+      .str("mechanism", s.logged_in() ? pop3::mechanism_name(s.mechanism()) : "")
       .str("end", pop3::end_reason_name(s.end_reason()))
       .num("duration_ms", duration.count())
       .unum("bytes_in", c.bytes_in)

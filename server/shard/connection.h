@@ -13,6 +13,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -87,9 +88,18 @@ struct Connection {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   std::array<char, 48> peer{};  // "address:port" of the real client, for logs
+  // The name the client asked for: TLS SNI here, or the PROXY authority
+  // TLV (the SNI it gave the balancer). Cut to fit; for logs.
+  std::array<char, 64> server_name{};
   std::optional<pop3::Session> session;
 
   [[nodiscard]] std::string_view peer_text() const noexcept { return peer.data(); }
+  [[nodiscard]] std::string_view server_name_text() const noexcept { return server_name.data(); }
+  void set_server_name(std::string_view name) noexcept {
+    const size_t n = std::min(name.size(), server_name.size() - 1);
+    std::copy_n(name.data(), n, server_name.data());
+    server_name[n] = '\0';
+  }
 };
 
 class ConnectionTable {

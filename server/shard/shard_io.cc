@@ -246,6 +246,7 @@ bool Shard::feed_proxy(Connection& c) noexcept {
     c.client_len = h.source_len;
     set_peer_text(c);
   }
+  if (!h.authority.empty()) c.set_server_name(h.authority);
   // TLS ended at a trusted balancer counts as TLS for login rules.
   c.secure = listeners_[c.listener].options.proxy_tls_is_secure && h.ssl.present &&
              (h.ssl.client & proxy::kPp2ClientSsl) != 0;
@@ -324,6 +325,7 @@ void Shard::start_tls(Connection& c) noexcept {
 
 void Shard::on_tls_handshake(Connection& c) noexcept {
   tls::TlsStream& t = *c.tls;
+  if (!t.server_name().empty()) c.set_server_name(t.server_name());
   (t.version() == "TLSv1.3" ? counters_.tls_handshakes_tls13 : counters_.tls_handshakes_tls12).add();
   if (t.resumed()) counters_.tls_resumed.add();
   if (c.phase == Phase::kTlsHandshake) {
@@ -535,6 +537,7 @@ void Shard::maybe_finish_close(Connection& c) noexcept {
       .str("peer", c.peer_text())
       .str("user", s.login())
       .str("tls", tls_version)
+      .str("sni", c.server_name_text())
       .str("mechanism", s.logged_in() ? pop3::mechanism_name(s.mechanism()) : "")
       .str("end", pop3::end_reason_name(s.end_reason()))
       .num("duration_ms", duration.count())

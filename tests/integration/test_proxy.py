@@ -101,7 +101,7 @@ backend popgate
     server p1 {backend} send-proxy-v2 check check-send-proxy inter 300ms
 
 backend popgate_from_tls
-    server p1 {backend} send-proxy-v2-ssl
+    server p1 {backend} send-proxy-v2-ssl proxy-v2-options ssl,authority
 """)
         cls.log = open(os.path.join(cls.work, "haproxy.log"), "w")
         cls.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", cfg], stdout=cls.log, stderr=subprocess.STDOUT)
@@ -166,6 +166,10 @@ backend popgate_from_tls
                 self.assertEqual(f.readline(), b"+OK send PASS\r\n")
                 self.assertTrue(f.readline().startswith(b"+OK maildrop has 1"))
                 self.assertEqual(f.readline(), f"+OK 1 {len(BODY)}\r\n".encode())
+        # The authority TLV (the SNI the client gave HAProxy) reaches the log.
+        wait_until(lambda: any(l.get("msg") == "session_end" and l.get("sni") == "pop.example.test"
+                               for l in self.gateway.log_lines()),
+                   "the PROXY authority in the session_end line")
 
     def test_health_checks_keep_the_server_up(self):
         # The balancer checks with LOCAL headers every 300 ms; traffic still flows.

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -22,8 +23,10 @@ class ConfigTest : public ::testing::Test {
     env_.push_back(name);
   }
   std::string file(const std::string& text) {
+    // ctest runs each test in its own process, in parallel: the pid keeps
+    // their files apart.
     const std::string path = ::testing::TempDir() + "/popgate_config_test_" +
-                             std::to_string(counter_++) + ".toml";
+                             std::to_string(getpid()) + "_" + std::to_string(counter_++) + ".toml";
     std::ofstream(path) << text;
     return path;
   }

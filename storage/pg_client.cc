@@ -120,6 +120,11 @@ uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) no
   d.user.policy.require_tls = false;
   d.user.policy.sessions_max = d.user.policy.logins_per_minute = -1;
   d.user.policy.mechanisms.clear();
+  d.user.policy.hide_deleted = false;
+  d.previous_uidls.clear();
+  d.kicked.clear();
+  d.message_id = 0;
+  d.uidl.clear();
   d.listing.message_ids.clear();
   d.listing.sizes.clear();
   d.listing.uidl_ends.clear();

@@ -40,6 +40,7 @@ enum class Status : uint8_t {
   kInUse,      // maildrop lock held by a live session elsewhere, or lost
   kTemporary,  // connection down, timeout, serialization failure, overload
   kPermanent,  // constraint violation, schema mismatch, bad data
+  kOverQuota,  // deliver: the message would exceed the user's quota
 };
 [[nodiscard]] std::string_view to_string(Status s) noexcept;
 
@@ -54,7 +55,18 @@ using ResultHandle = std::unique_ptr<pg_result, PgResultDeleter>;
 struct LockHolder {
   std::string_view instance_id;  // <= 64 bytes
   int64_t session_id = 0;
+  std::string_view client;       // the real client "address:port" (who is online)
+  std::string_view listener;     // listener name
 };
+
+// What a session leaves behind, recorded with its UPDATE or release: which
+// messages it retrieved (EXPIRE counts from the first retrieval) and the
+// newest UIDLs still in the maildrop (the UIDL-change detector).
+struct SessionEnd {
+  std::span<const int64_t> retrieved_ids;
+  std::string_view kept_uidls;  // space-separated, at most kKeptUidlsMax
+};
+inline constexpr size_t kKeptUidlsMax = 8;
 
 // A tenant's policy (popgate.tenants), read with every login.
 struct TenantPolicy {
@@ -64,6 +76,7 @@ struct TenantPolicy {
   int64_t sessions_max = -1;       // -1 = the instance default
   int64_t logins_per_minute = -1;  // -1 = the instance default
   std::string mechanisms;          // space-separated; empty = all enabled
+  bool hide_deleted = false;       // delete_mode 'hide': DELE hides, never removes
 };
 
 struct UserRecord {
@@ -93,6 +106,7 @@ enum class RequestKind : uint8_t {
   kCommitUpdate,
   kReleaseMaildrop,
   kRenewLeases,
+  kDeliver,
 };
 
 struct Completion {
@@ -105,8 +119,12 @@ struct Completion {
   MaildropListing listing;  // kOpenMaildrop
   ResultHandle body;        // kFetchBody: owns the bytes body_bytes views
   std::string_view body_bytes;
-  uint64_t affected = 0;  // kCommitUpdate: messages deleted;
+  uint64_t affected = 0;  // kCommitUpdate: messages deleted (or hidden);
                           // kRenewLeases: leases renewed
+  std::string previous_uidls;   // kOpenMaildrop: kept UIDLs of the last session
+  std::vector<int64_t> kicked;  // kRenewLeases: sessions an admin asked to end
+  int64_t message_id = 0;       // kDeliver
+  std::string uidl;             // kDeliver
 };
 
 // Checked by the constructor, which throws std::invalid_argument for
@@ -176,16 +194,24 @@ class PgClient {
   void fetch_body(uint64_t tag, int64_t tenant_id, int64_t user_id,
                   int64_t message_id, uint64_t offset, uint32_t length,
                   TimePoint now) noexcept;
-  // UPDATE state: deletes the marked messages and releases the lock, all or
-  // nothing. kInUse if the holder no longer owns the lock (nothing deleted).
+  // UPDATE state: deletes (or, with `hide`, hides) the marked messages,
+  // records `end` and releases the lock, all or nothing. kInUse if the
+  // holder no longer owns the lock (nothing changed).
   void commit_update(uint64_t tag, int64_t tenant_id, int64_t user_id,
-                     LockHolder holder, std::span<const int64_t> message_ids,
-                     TimePoint now) noexcept;
+                     LockHolder holder, std::span<const int64_t> message_ids, bool hide,
+                     const SessionEnd& end, TimePoint now) noexcept;
+  // A session that ends without UPDATE: records `end`, releases the lock.
   void release_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
-                        LockHolder holder, TimePoint now) noexcept;
-  // Extends the lease of every listed session of this instance.
+                        LockHolder holder, const SessionEnd& end, TimePoint now) noexcept;
+  // Extends the lease of every listed session of this instance; the
+  // completion lists those an administrator asked to end (kicked).
   void renew_leases(uint64_t tag, std::string_view instance_id,
                     std::span<const int64_t> session_ids, TimePoint now) noexcept;
+  // Stores one message (CRLF-normalised by the caller) with a new UIDL, if
+  // the user's quota allows: kOverQuota otherwise, kNotFound if the user is
+  // gone. `body` is not copied: it must stay valid until the completion.
+  void deliver(uint64_t tag, int64_t tenant_id, int64_t user_id, std::string_view body,
+               TimePoint now) noexcept;
 
   [[nodiscard]] bool poll_completion(Completion& out) noexcept;
   // Safe to call from any thread: the client publishes relaxed atomics.

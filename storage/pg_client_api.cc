@@ -16,6 +16,14 @@ namespace popgate::storage {
 
 using namespace client_detail;
 
+namespace {
+// The kept-UIDL sample as stored: at most kKeptUidlsMax UIDLs (the caller
+// already cut it; this only guards the parameter block).
+std::string_view kept_uidls(const SessionEnd& end) noexcept {
+  return end.kept_uidls.substr(0, kKeptUidlsMax * 71);
+}
+}  // namespace
+
 std::string_view to_string(Status s) noexcept {
   switch (s) {
     case Status::kOk:
@@ -28,6 +36,8 @@ std::string_view to_string(Status s) noexcept {
       return "temporary failure";
     case Status::kPermanent:
       return "permanent failure";
+    case Status::kOverQuota:
+      return "over quota";
   }
   return "unknown";
 }
@@ -99,6 +109,9 @@ void PgClient::open_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id, L
   (void)p.add_text(holder.instance_id);
   p.add_int8(holder.session_id);
   p.add_int8(m.options_.lock_lease.count());
+  // Both short (an address, a listener name): they fit the inline block.
+  (void)p.add_text(holder.client.substr(0, kLockInfoBytesMax));
+  (void)p.add_text(holder.listener.substr(0, kLockInfoBytesMax));
   m.route(id, now);
   m.publish_gauges();
 }
@@ -126,7 +139,8 @@ void PgClient::fetch_body(uint64_t tag, int64_t tenant_id, int64_t user_id, int6
 }
 
 void PgClient::commit_update(uint64_t tag, int64_t tenant_id, int64_t user_id, LockHolder holder,
-                             std::span<const int64_t> message_ids, TimePoint now) noexcept {
+                             std::span<const int64_t> message_ids, bool hide, const SessionEnd& end,
+                             TimePoint now) noexcept {
   Impl& m = *impl_;
   const uint32_t id = m.begin(tag, RequestKind::kCommitUpdate, now);
   if (!valid_instance_id(holder.instance_id)) {
@@ -139,12 +153,18 @@ void PgClient::commit_update(uint64_t tag, int64_t tenant_id, int64_t user_id, L
   (void)p.add_text(holder.instance_id);
   p.add_int8(holder.session_id);
   p.add_int8_array(message_ids);
+  p.add_int8_array(end.retrieved_ids);
+  if (!p.add_text(kept_uidls(end))) {
+    m.fail_now(id, Status::kPermanent, "kept UIDLs too long");
+    return;
+  }
+  p.add_int8(hide ? 1 : 0);
   m.route(id, now);
   m.publish_gauges();
 }
 
 void PgClient::release_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
-                                LockHolder holder, TimePoint now) noexcept {
+                                LockHolder holder, const SessionEnd& end, TimePoint now) noexcept {
   Impl& m = *impl_;
   const uint32_t id = m.begin(tag, RequestKind::kReleaseMaildrop, now);
   if (!valid_instance_id(holder.instance_id)) {
@@ -156,6 +176,23 @@ void PgClient::release_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id
   p.add_int8(user_id);
   (void)p.add_text(holder.instance_id);
   p.add_int8(holder.session_id);
+  p.add_int8_array(end.retrieved_ids);
+  if (!p.add_text(kept_uidls(end))) {
+    m.fail_now(id, Status::kPermanent, "kept UIDLs too long");
+    return;
+  }
+  m.route(id, now);
+  m.publish_gauges();
+}
+
+void PgClient::deliver(uint64_t tag, int64_t tenant_id, int64_t user_id, std::string_view body,
+                       TimePoint now) noexcept {
+  Impl& m = *impl_;
+  const uint32_t id = m.begin(tag, RequestKind::kDeliver, now);
+  ParamBlock& p = m.req(id).params;
+  p.add_int8(tenant_id);
+  p.add_int8(user_id);
+  p.add_borrowed_bytes(body);
   m.route(id, now);
   m.publish_gauges();
 }
@@ -208,7 +245,12 @@ bool PgClient::poll_completion(Completion& out) noexcept {
   u.policy.sessions_max = from.policy.sessions_max;
   u.policy.logins_per_minute = from.policy.logins_per_minute;
   u.policy.mechanisms.assign(from.policy.mechanisms);
+  u.policy.hide_deleted = from.policy.hide_deleted;
   out.listing = std::move(done.listing);
+  out.previous_uidls.assign(done.previous_uidls);
+  out.kicked.assign(done.kicked.begin(), done.kicked.end());
+  out.message_id = done.message_id;
+  out.uidl.assign(done.uidl);
   out.body = std::move(done.body);
   out.body_bytes = done.body_bytes;
   out.affected = done.affected;

@@ -45,6 +45,8 @@ inline constexpr std::size_t kCredentialBytesReserved = 192;
 inline constexpr std::size_t kSmallTextBytesReserved = 64;
 // epoll events taken per handle_events(); the rest stay level-triggered.
 inline constexpr int kEpollEventsMax = 16;
+// LockHolder::client and ::listener are cut to this for the lock row.
+inline constexpr std::size_t kLockInfoBytesMax = 64;
 // LockHolder::instance_id limit, in bytes.
 inline constexpr std::size_t kInstanceIdBytesMax = 64;
 // Positions in a body are int4 in SQL. Bodies are capped at 2 GiB - 1

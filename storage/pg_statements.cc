@@ -17,6 +17,7 @@ constexpr unsigned kInt4Oid = 23;
 constexpr unsigned kInt8Oid = 20;
 constexpr unsigned kTextOid = 25;
 constexpr unsigned kInt8ArrayOid = 1016;
+constexpr unsigned kByteaOid = 17;
 
 constexpr int kTextFormat = 0;
 constexpr int kBinaryFormat = 1;
@@ -32,7 +33,8 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " t.domain, t.login_delay_s::int8, coalesce(t.expire_days, -1)::int8,"
      " t.require_tls::int::int8, coalesce(t.sessions_max, -1)::int8,"
      " coalesce(t.logins_per_minute, -1)::int8,"
-     " coalesce(array_to_string(t.mechanisms, ' '), '')"
+     " coalesce(array_to_string(t.mechanisms, ' '), ''),"
+     " (t.delete_mode = 'hide')::int::int8"
      " FROM popgate.users u JOIN popgate.tenants t ON t.tenant_id = u.tenant_id"
      " WHERE t.domain = $1 AND u.local_part = $2 AND u.enabled",
      2,
@@ -41,21 +43,23 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
     // by anyone (even this very holder) leaves the row alone: zero rows.
     {"popgate_lock_maildrop",
      "INSERT INTO popgate.maildrop_locks (tenant_id, user_id, holder_instance,"
-     " holder_session, acquired_at, lease_expires_at)"
-     " VALUES ($1, $2, $3, $4, now(), now() + $5 * interval '1 millisecond')"
+     " holder_session, acquired_at, lease_expires_at, client_address, listener)"
+     " VALUES ($1, $2, $3, $4, now(), now() + $5 * interval '1 millisecond', $6, $7)"
      " ON CONFLICT (tenant_id, user_id) DO UPDATE SET"
      " holder_instance = EXCLUDED.holder_instance,"
      " holder_session = EXCLUDED.holder_session, acquired_at = now(),"
-     " lease_expires_at = EXCLUDED.lease_expires_at"
+     " lease_expires_at = EXCLUDED.lease_expires_at,"
+     " client_address = EXCLUDED.client_address, listener = EXCLUDED.listener,"
+     " kick_requested_at = NULL"
      " WHERE popgate.maildrop_locks.lease_expires_at < now()"
      " RETURNING 1",
-     5,
-     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8Oid}},
+     7,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8Oid, kTextOid, kTextOid}},
     // Runs in the same transaction as the lock statement; the EXISTS makes it
     // return nothing unless that statement just made us the holder.
     {"popgate_list_maildrop",
      "SELECT message_id, size_bytes, uidl FROM popgate.messages"
-     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS ("
+     " WHERE tenant_id = $1 AND user_id = $2 AND NOT hidden AND EXISTS ("
      "SELECT 1 FROM popgate.maildrop_locks l WHERE l.tenant_id = $1"
      " AND l.user_id = $2 AND l.holder_instance = $3 AND l.holder_session = $4)"
      " ORDER BY message_id",
@@ -69,27 +73,47 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " WHERE tenant_id = $1 AND user_id = $2 AND message_id = $3",
      5,
      {kInt8Oid, kInt8Oid, kInt8Oid, kInt4Oid, kInt4Oid}},
-    // Deletes only while the caller still holds the lock; releasing the lock
-    // and deleting commit together.
+    // Deletes (or hides, $8 = 1) only while the caller still holds the lock;
+    // releasing the lock, deleting and recording what the session retrieved
+    // ($6) and left behind ($7) commit together. A row is touched by one
+    // sub-statement only: retrieved ids that are also deleted are skipped by
+    // `seen`, and `hid` sets their retrieval time itself.
     {"popgate_commit_update",
      "WITH lk AS (DELETE FROM popgate.maildrop_locks WHERE tenant_id = $1"
      " AND user_id = $2 AND holder_instance = $3 AND holder_session = $4"
      " RETURNING 1),"
      " gone AS (DELETE FROM popgate.messages WHERE tenant_id = $1"
-     " AND user_id = $2 AND message_id = ANY($5::bigint[])"
-     " AND EXISTS (SELECT 1 FROM lk) RETURNING 1)"
-     " SELECT (SELECT count(*) FROM lk), (SELECT count(*) FROM gone)",
-     5,
-     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid}},
+     " AND user_id = $2 AND message_id = ANY($5::bigint[]) AND $8 = 0"
+     " AND EXISTS (SELECT 1 FROM lk) RETURNING 1),"
+     " hid AS (UPDATE popgate.messages SET hidden = true,"
+     " retrieved_at = coalesce(retrieved_at, CASE WHEN message_id = ANY($6::bigint[]) THEN now() END)"
+     " WHERE tenant_id = $1 AND user_id = $2 AND message_id = ANY($5::bigint[]) AND $8 = 1"
+     " AND EXISTS (SELECT 1 FROM lk) RETURNING 1),"
+     " seen AS (UPDATE popgate.messages SET retrieved_at = now() WHERE tenant_id = $1"
+     " AND user_id = $2 AND message_id = ANY($6::bigint[]) AND NOT message_id = ANY($5::bigint[])"
+     " AND retrieved_at IS NULL AND EXISTS (SELECT 1 FROM lk) RETURNING 1),"
+     " mark AS (UPDATE popgate.users SET last_uidls = string_to_array($7, ' ')"
+     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM lk) RETURNING 1)"
+     " SELECT (SELECT count(*) FROM lk), (SELECT count(*) FROM gone) + (SELECT count(*) FROM hid)",
+     8,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid, kInt8ArrayOid, kTextOid, kInt8Oid}},
     {"popgate_release_maildrop",
-     "DELETE FROM popgate.maildrop_locks WHERE tenant_id = $1 AND user_id = $2"
-     " AND holder_instance = $3 AND holder_session = $4",
-     4,
-     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid}},
+     "WITH lk AS (DELETE FROM popgate.maildrop_locks WHERE tenant_id = $1 AND user_id = $2"
+     " AND holder_instance = $3 AND holder_session = $4 RETURNING 1),"
+     " seen AS (UPDATE popgate.messages SET retrieved_at = now() WHERE tenant_id = $1"
+     " AND user_id = $2 AND message_id = ANY($5::bigint[]) AND retrieved_at IS NULL"
+     " AND EXISTS (SELECT 1 FROM lk) RETURNING 1),"
+     " mark AS (UPDATE popgate.users SET last_uidls = string_to_array($6, ' ')"
+     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM lk) RETURNING 1)"
+     " SELECT (SELECT count(*) FROM lk)",
+     6,
+     {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid, kTextOid}},
+    // Renews, and says which of the sessions an administrator wants ended.
     {"popgate_renew_leases",
      "UPDATE popgate.maildrop_locks"
      " SET lease_expires_at = now() + $2 * interval '1 millisecond'"
-     " WHERE holder_instance = $1 AND holder_session = ANY($3::bigint[])",
+     " WHERE holder_instance = $1 AND holder_session = ANY($3::bigint[])"
+     " RETURNING holder_session, (kick_requested_at IS NOT NULL)::int::int8",
      3,
      {kTextOid, kInt8Oid, kInt8ArrayOid}},
     // Third statement of open_maildrop: LOGIN-DELAY counts from here. Only
@@ -98,9 +122,24 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      "UPDATE popgate.users SET last_login_at = now()"
      " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS ("
      "SELECT 1 FROM popgate.maildrop_locks l WHERE l.tenant_id = $1"
-     " AND l.user_id = $2 AND l.holder_instance = $3 AND l.holder_session = $4)",
+     " AND l.user_id = $2 AND l.holder_instance = $3 AND l.holder_session = $4)"
+     " RETURNING coalesce(array_to_string(last_uidls, ' '), '')",
      4,
      {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid}},
+    // One row always: whether the user exists, and the new message's id and
+    // UIDL, NULL when the quota said no. The user row is locked, so
+    // concurrent deliveries to one user check the quota one at a time.
+    {"popgate_deliver",
+     "WITH u AS (SELECT quota_bytes, used_bytes FROM popgate.users"
+     " WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE),"
+     " ins AS (INSERT INTO popgate.messages (tenant_id, user_id, uidl, size_bytes, body)"
+     " SELECT $1, $2, popgate.new_uidl(), octet_length($3), $3 FROM u"
+     " WHERE u.quota_bytes IS NULL OR u.used_bytes + octet_length($3) <= u.quota_bytes"
+     " RETURNING message_id, uidl)"
+     " SELECT (SELECT count(*) FROM u), coalesce((SELECT message_id FROM ins), 0),"
+     " coalesce((SELECT uidl FROM ins), '')",
+     3,
+     {kInt8Oid, kInt8Oid, kByteaOid}},
 }};
 
 // ---- result decoders: called only while c.status is still kOk ----
@@ -126,7 +165,7 @@ void text_at(const PGresult* res, int row, int col, std::string& out) {
 }
 
 void decode_lookup_user(const PGresult* res, Completion& c) noexcept {
-  if (!expect_shape(res, 13, c)) return;
+  if (!expect_shape(res, 14, c)) return;
   if (PQntuples(res) == 0) {
     c.status = Status::kNotFound;
     return;
@@ -134,7 +173,8 @@ void decode_lookup_user(const PGresult* res, Completion& c) noexcept {
   UserRecord& u = c.user;
   TenantPolicy& p = u.policy;
   int64_t require_tls = 0;
-  if (!int8_at(res, 0, 0, u.tenant_id) || !int8_at(res, 0, 1, u.user_id) ||
+  int64_t hide = 0;
+  if (!int8_at(res, 0, 13, hide) || !int8_at(res, 0, 0, u.tenant_id) || !int8_at(res, 0, 1, u.user_id) ||
       !int8_at(res, 0, 5, u.since_last_login_s) || !int8_at(res, 0, 7, p.login_delay_s) ||
       !int8_at(res, 0, 8, p.expire_days) || !int8_at(res, 0, 9, require_tls) ||
       !int8_at(res, 0, 10, p.sessions_max) || !int8_at(res, 0, 11, p.logins_per_minute)) {
@@ -142,6 +182,7 @@ void decode_lookup_user(const PGresult* res, Completion& c) noexcept {
     return;
   }
   p.require_tls = require_tls != 0;
+  p.hide_deleted = hide != 0;
   text_at(res, 0, 2, u.password_hash);
   text_at(res, 0, 3, u.scram_sha256);
   text_at(res, 0, 4, u.apop_secret);
@@ -216,9 +257,51 @@ void decode_commit_update(const PGresult* res, Completion& c) noexcept {
   c.affected = static_cast<uint64_t>(deleted);
 }
 
-// Rows touched by an INSERT/UPDATE/DELETE without RETURNING.
-void decode_command_count(PGresult* res, Completion& c) noexcept {
-  c.affected = std::strtoull(PQcmdTuples(res), nullptr, 10);
+void decode_release(const PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 1, c)) return;
+  int64_t locks = 0;
+  if (PQntuples(res) != 1 || !int8_at(res, 0, 0, locks)) {
+    bad_column(c);
+    return;
+  }
+  c.affected = static_cast<uint64_t>(locks);
+}
+
+void decode_renew(const PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 2, c)) return;
+  const int rows = PQntuples(res);
+  c.affected = static_cast<uint64_t>(rows);
+  for (int r = 0; r < rows; ++r) {
+    int64_t session = 0;
+    int64_t kicked = 0;
+    if (!int8_at(res, r, 0, session) || !int8_at(res, r, 1, kicked)) {
+      bad_column(c);
+      return;
+    }
+    if (kicked != 0) c.kicked.push_back(session);
+  }
+}
+
+void decode_touch_login(const PGresult* res, Completion& c) noexcept {
+  if (PQntuples(res) == 1 && PQnfields(res) == 1) text_at(res, 0, 0, c.previous_uidls);
+}
+
+void decode_deliver(const PGresult* res, Completion& c) noexcept {
+  if (!expect_shape(res, 3, c)) return;
+  int64_t users = 0;
+  if (PQntuples(res) != 1 || !int8_at(res, 0, 0, users) || !int8_at(res, 0, 1, c.message_id)) {
+    bad_column(c);
+    return;
+  }
+  if (users == 0) {
+    c.status = Status::kNotFound;
+    return;
+  }
+  if (c.message_id == 0) {
+    c.status = Status::kOverQuota;
+    return;
+  }
+  text_at(res, 0, 2, c.uidl);
 }
 
 bool decode_success(StatementId id, PGresult* res, Completion& c) noexcept {
@@ -238,10 +321,16 @@ bool decode_success(StatementId id, PGresult* res, Completion& c) noexcept {
       decode_commit_update(res, c);
       return false;
     case StatementId::kReleaseMaildrop:
+      decode_release(res, c);
+      return false;
     case StatementId::kRenewLeases:
-      decode_command_count(res, c);
+      decode_renew(res, c);
       return false;
     case StatementId::kTouchLogin:
+      decode_touch_login(res, c);
+      return false;
+    case StatementId::kDeliver:
+      decode_deliver(res, c);
       return false;
   }
   return false;
@@ -269,6 +358,8 @@ StatementPlan statement_plan(RequestKind kind) noexcept {
       return {{StatementId::kReleaseMaildrop}, 1};
     case RequestKind::kRenewLeases:
       return {{StatementId::kRenewLeases}, 1};
+    case RequestKind::kDeliver:
+      return {{StatementId::kDeliver}, 1};
   }
   std::abort();  // not a RequestKind: memory corruption
 }
@@ -276,7 +367,9 @@ StatementPlan statement_plan(RequestKind kind) noexcept {
 void ParamBlock::clear() noexcept {
   count_ = 0;
   used_ = 0;
-  spill_.clear();
+  for (std::string& spill : spills_) spill.clear();
+  spills_used_ = 0;
+  borrowed_ = {};
 }
 
 void ParamBlock::add_int8(int64_t value) noexcept {
@@ -312,18 +405,30 @@ bool ParamBlock::add_text(std::string_view text) noexcept {
 }
 
 void ParamBlock::add_int8_array(std::span<const int64_t> ids) noexcept {
-  if (count_ == kParamsMax || !spill_.empty()) std::abort();  // a bug
+  if (count_ == kParamsMax || spills_used_ == kArraysMax) std::abort();  // a bug
   // Text format: libpq reads it up to the terminator std::string provides.
-  format_int8_array(ids, spill_);
+  format_int8_array(ids, spills_[spills_used_]);
   offsets_[count_] = kSpilled;
+  spill_of_[count_] = static_cast<uint8_t>(spills_used_++);
   lengths_[count_] = 0;
   formats_[count_] = kTextFormat;
   ++count_;
 }
 
+void ParamBlock::add_borrowed_bytes(std::string_view bytes) noexcept {
+  if (count_ == kParamsMax || borrowed_.data() != nullptr) std::abort();  // a bug
+  borrowed_ = bytes.data() != nullptr ? bytes : std::string_view("", 0);
+  offsets_[count_] = kBorrowed;
+  lengths_[count_] = static_cast<int>(bytes.size());
+  formats_[count_] = kBinaryFormat;
+  ++count_;
+}
+
 void ParamBlock::view(View& out) const noexcept {
   for (std::size_t i = 0; i < count_; ++i) {
-    out.values[i] = offsets_[i] == kSpilled ? spill_.c_str() : inline_.data() + offsets_[i];
+    out.values[i] = offsets_[i] == kSpilled    ? spills_[spill_of_[i]].c_str()
+                    : offsets_[i] == kBorrowed ? borrowed_.data()
+                                               : inline_.data() + offsets_[i];
     out.lengths[i] = lengths_[i];
     out.formats[i] = formats_[i];
   }
@@ -384,6 +489,10 @@ void fail_completion(Completion& c, Status status, std::string_view prefix,
   c.body.reset();
   c.body_bytes = {};
   c.affected = 0;
+  c.previous_uidls.clear();
+  c.kicked.clear();
+  c.message_id = 0;
+  c.uidl.clear();
 }
 
 }  // namespace popgate::storage

@@ -29,11 +29,12 @@ enum class StatementId : uint8_t {
   kReleaseMaildrop,
   kRenewLeases,
   kTouchLogin,
+  kDeliver,
 };
-inline constexpr std::size_t kStatementCount = 8;
+inline constexpr std::size_t kStatementCount = 9;
 
 // Most parameters of any statement.
-inline constexpr std::size_t kParamsMax = 5;
+inline constexpr std::size_t kParamsMax = 8;
 
 struct StatementDef {
   const char* name;  // prepared statement name, "popgate_*"
@@ -54,7 +55,8 @@ struct StatementPlan {
 
 // Bytes of parameter data kept inside a request: room for every int8/int4
 // parameter plus the longest text (a 255-octet login or a 64-byte instance id).
-inline constexpr std::size_t kParamInlineBytesMax = 320;
+// Also room for kKeptUidlsMax UIDLs of 70 octets (the kept-UIDL sample).
+inline constexpr std::size_t kParamInlineBytesMax = 1024;
 
 // One request's parameters, shared by all statements of its plan (a
 // statement uses the first param_count of them). Lives inside a pooled
@@ -68,8 +70,12 @@ class ParamBlock {
   // Binary-format text: raw bytes with a length, no terminator needed.
   // Returns false (nothing added) when the inline space is exhausted.
   [[nodiscard]] bool add_text(std::string_view text) noexcept;
-  // Text-format bigint[] literal "{1,2,3}" (at most one per request).
+  // Text-format bigint[] literal "{1,2,3}" (at most kArraysMax per request).
   void add_int8_array(std::span<const int64_t> ids) noexcept;
+  // Binary bytes that stay in the caller's memory (a message body): the
+  // caller keeps them alive until the request completes.
+  void add_borrowed_bytes(std::string_view bytes) noexcept;
+  static constexpr std::size_t kArraysMax = 2;
 
   // Pointers for PQsendQueryPrepared, valid until the block changes.
   struct View {
@@ -81,7 +87,8 @@ class ParamBlock {
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
 
  private:
-  static constexpr uint16_t kSpilled = UINT16_MAX;  // offset marker: in spill_
+  static constexpr uint16_t kSpilled = UINT16_MAX;    // offset marker: in spills_
+  static constexpr uint16_t kBorrowed = UINT16_MAX - 1;  // offset marker: borrowed_
 
   std::array<char, kParamInlineBytesMax> inline_{};
   std::array<uint16_t, kParamsMax> offsets_{};
@@ -89,7 +96,10 @@ class ParamBlock {
   std::array<int, kParamsMax> formats_{};
   std::size_t count_ = 0;
   std::size_t used_ = 0;
-  std::string spill_;
+  std::array<std::string, kArraysMax> spills_;
+  std::array<uint8_t, kParamsMax> spill_of_{};  // which spill a kSpilled param uses
+  std::size_t spills_used_ = 0;
+  std::string_view borrowed_;
 };
 
 // Folds one statement's result into `c`. The first failure decides c.status;

@@ -68,6 +68,7 @@ struct Counters {
   Counter update_failures;        // QUIT whose UPDATE failed: nothing deleted
   Counter stream_aborts;          // body fetch failed mid-reply: connection cut
   Counter shutdown_closes;        // sessions ended by server shutdown
+  Counter kicked;                 // sessions ended by an administrator
 };
 
 }  // namespace popgate::pop3

@@ -29,6 +29,7 @@ std::string_view end_reason_name(EndReason reason) noexcept {
     case EndReason::kStalled: return "stalled";
     case EndReason::kRefused: return "refused";
     case EndReason::kTlsFailed: return "tls_failed";
+    case EndReason::kKicked: return "kicked";
   }
   return "?";
 }
@@ -153,6 +154,7 @@ void Session::handle_line_event(LineReader::Event event, TimePoint now) {
 void Session::dispatch(std::string_view line, TimePoint now) {
   const CommandLine command = parse_command_line(line);
   current_verb_ = command.verb;
+  ++stats_.commands;
   counters_.commands[static_cast<size_t>(command.verb)].add();
   if (command.verb == Verb::kUnknown) {
     bad_command("unknown command");
@@ -298,12 +300,24 @@ void Session::handle_peer_closed(TimePoint now) noexcept {
 
 void Session::handle_shutdown(TimePoint now) {
   if (close_ != CloseMode::kOpen) return;
-  end_sasl();
   counters_.shutdown_closes.add();
+  end_by_server(now, "server shutting down", EndReason::kShutdown);
+}
+
+void Session::handle_kick(TimePoint now) {
+  if (close_ != CloseMode::kOpen) return;
+  counters_.kicked.add();
+  end_by_server(now, "session ended by an administrator", EndReason::kKicked);
+}
+
+void Session::end_by_server(TimePoint now, std::string_view text, EndReason reason) {
+  end_sasl();
   shutting_down_ = true;
+  end_text_ = text;
+  end_reason_pending_ = reason;
   if (pending_ == Pending::kCommit) return;  // let UPDATE finish and answer
   if (stream_ != Stream::kNone) {
-    close_now(EndReason::kShutdown);  // mid multi-line reply: the only honest end is a cut
+    close_now(reason);  // mid multi-line reply: the only honest end is a cut
     return;
   }
   if (pending_ != Pending::kNone && pending_ != Pending::kAuthDelay) {
@@ -311,8 +325,8 @@ void Session::handle_shutdown(TimePoint now) {
   }
   pending_ = Pending::kNone;
   wipe_password();
-  reply_err(RespCode::kSysTemp, "server shutting down");
-  close_after_flush(now, EndReason::kShutdown);
+  reply_err(RespCode::kSysTemp, text);
+  close_after_flush(now, reason);
 }
 
 }  // namespace popgate::pop3

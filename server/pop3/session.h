@@ -114,7 +114,21 @@ struct UserInfo {
   int64_t expire_days = -1;           // -1 = NEVER
   bool require_tls = false;
   uint32_t mechanisms = 0;            // Mechanism bits; 0 = all enabled
+  bool hide_deleted = false;          // delete mode 'hide'
 };
+
+// What one session did, for its logout log line.
+struct SessionStats {
+  uint32_t commands = 0;
+  uint32_t retr = 0;
+  uint64_t retr_bytes = 0;
+  uint32_t top = 0;
+  uint32_t dele = 0;
+};
+
+// The newest UIDLs a session leaves in the maildrop, for the UIDL-change
+// detector; a sample, not a list.
+inline constexpr size_t kKeptUidlsMax = 8;
 
 enum class RequestKind : uint8_t {
   kNone,
@@ -122,7 +136,8 @@ enum class RequestKind : uint8_t {
   kVerifyPassword,  // password_hash (empty: unknown user), password
   kOpenMaildrop,    // tenant_id, user_id: lock + snapshot
   kFetchBody,       // tenant_id, user_id, message_id, offset, length
-  kCommitUpdate,    // tenant_id, user_id, message_ids: delete + unlock
+  kCommitUpdate,    // tenant_id, user_id, message_ids, hide, retrieved_ids,
+                    // kept_uidls: delete (or hide) + record + unlock
   kScramStart,      // data = client-first-message -> step kOk + user name
   kScramChallenge,  // data = credential ('' unknown user) -> kOk + server-first
   kScramFinish,     // data = client-final-message -> kOk + server-final
@@ -148,6 +163,9 @@ struct Request {
   uint64_t offset = 0;
   uint32_t length = 0;
   std::span<const int64_t> message_ids;
+  std::span<const int64_t> retrieved_ids;
+  std::string_view kept_uidls;  // space-separated
+  bool hide = false;
 };
 
 enum class PasswordCheck : uint8_t { kMatch, kMismatch, kUnavailable };
@@ -167,6 +185,7 @@ enum class EndReason : uint8_t {
   kStalled,        // peer stopped reading
   kRefused,        // refused before the greeting (a limit)
   kTlsFailed,      // the TLS layer failed
+  kKicked,         // an administrator ended it
 };
 [[nodiscard]] std::string_view end_reason_name(EndReason reason) noexcept;
 
@@ -205,6 +224,9 @@ class Session {
   void handle_output_sent(size_t bytes, TimePoint now);
   // The server is stopping: end now, without UPDATE.
   void handle_shutdown(TimePoint now);
+  // An administrator ended this session (popgate-admin kick): as for a
+  // shutdown, no UPDATE.
+  void handle_kick(TimePoint now);
   // The TLS handshake that STLS asked for completed: the conversation
   // starts over (RFC 2595 section 4: forget what was said in clear).
   void handle_tls_started(TimePoint now);
@@ -258,6 +280,10 @@ class Session {
   [[nodiscard]] bool delaying() const noexcept { return pending_ == Pending::kAuthDelay; }
   // The mechanism of the login under way or done.
   [[nodiscard]] Mechanism mechanism() const noexcept { return mechanism_; }
+  [[nodiscard]] const SessionStats& stats() const noexcept { return stats_; }
+  // For a session ending without UPDATE: the messages it retrieved and the
+  // kept-UIDL sample (what UPDATE records too).
+  void collect_end(std::vector<int64_t>& retrieved, std::string& kept_uidls) const;
 
   // For tests and logs.
   [[nodiscard]] std::string_view login() const noexcept { return {user_.data(), user_len_}; }
@@ -307,6 +333,7 @@ class Session {
   void issue(const Request& request, Pending pending) noexcept;
   void expect(Pending pending) noexcept;
   void handle_shutdown_reply(TimePoint now);
+  void end_by_server(TimePoint now, std::string_view text, EndReason reason);
 
   // session_auth.cc: USER, PASS, APOP, QUIT, CAPA, NOOP, STLS, UTF8 and the
   // login sequence shared by every mechanism
@@ -397,23 +424,30 @@ class Session {
   std::string password_hash_;  // or the APOP secret, while it is checked
   std::string apop_banner_;
   std::string sasl_text_;      // decoded SASL data, challenges; wiped after
+  std::string_view end_text_ = "server shutting down";  // a server-side end's reply
+  EndReason end_reason_pending_ = EndReason::kShutdown;
 
   // The tenant's policy, from the lookup; CAPA reports it after login.
   int64_t login_delay_s_ = 0;
   int64_t expire_days_ = -1;
   int64_t since_last_login_s_ = -1;
   bool policy_require_tls_ = false;
+  bool policy_hide_deleted_ = false;
   uint32_t policy_mechanisms_ = 0;
   RequestKind step_ = RequestKind::kNone;  // the outstanding kAuthStep request
 
   int64_t tenant_id_ = 0;
   int64_t user_id_ = 0;
   Snapshot snapshot_;
-  std::vector<uint64_t> deleted_;  // bit per message
+  std::vector<uint64_t> deleted_;    // bit per message
+  std::vector<uint64_t> retrieved_;  // bit per message: RETR sent it whole
   size_t deleted_count_ = 0;
   uint64_t deleted_bytes_ = 0;
   uint64_t total_bytes_ = 0;
   std::vector<int64_t> commit_ids_;
+  std::vector<int64_t> retrieved_ids_;
+  std::string kept_uidls_;
+  SessionStats stats_;
 
   // Streaming state (LIST/UIDL cursor, or the body being sent).
   size_t cursor_ = 0;

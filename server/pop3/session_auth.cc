@@ -227,6 +227,7 @@ void Session::handle_user_found(const UserInfo& user, TimePoint now) {
   login_delay_s_ = user.login_delay_s;
   expire_days_ = user.expire_days;
   policy_require_tls_ = user.require_tls;
+  policy_hide_deleted_ = user.hide_deleted;
   policy_mechanisms_ = user.mechanisms;
   since_last_login_s_ = user.since_last_login_s;
   Request r;
@@ -450,6 +451,7 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
   counters_.auth_success_by_mechanism[mechanism_index(mechanism_)].add();
   snapshot_ = std::move(snapshot);
   deleted_.assign((snapshot_.count() + 63) / 64, 0);
+  retrieved_.assign((snapshot_.count() + 63) / 64, 0);
   deleted_count_ = 0;
   deleted_bytes_ = 0;
   total_bytes_ = 0;
@@ -474,12 +476,33 @@ void Session::cmd_quit(std::string_view, TimePoint now) {
   for (size_t i = 0; i < snapshot_.count(); ++i) {
     if (is_deleted(i)) commit_ids_.push_back(snapshot_.message_ids[i]);
   }
+  collect_end(retrieved_ids_, kept_uidls_);
   Request r;
   r.kind = RequestKind::kCommitUpdate;
   r.tenant_id = tenant_id_;
   r.user_id = user_id_;
   r.message_ids = commit_ids_;
+  r.retrieved_ids = retrieved_ids_;
+  r.kept_uidls = kept_uidls_;
+  r.hide = policy_hide_deleted_;
   issue(r, Pending::kCommit);
+}
+
+void Session::collect_end(std::vector<int64_t>& retrieved, std::string& kept_uidls) const {
+  retrieved.clear();
+  kept_uidls.clear();
+  if (state_ == State::kAuthorization) return;
+  for (size_t i = 0; i < snapshot_.count(); ++i) {
+    if ((retrieved_[i / 64] >> (i % 64)) & 1U) retrieved.push_back(snapshot_.message_ids[i]);
+  }
+  // The newest messages left in the maildrop (not marked for deletion).
+  size_t kept = 0;
+  for (size_t i = snapshot_.count(); i > 0 && kept < kKeptUidlsMax; --i) {
+    if (is_deleted(i - 1)) continue;
+    if (!kept_uidls.empty()) kept_uidls += ' ';
+    kept_uidls += snapshot_.uidl(i - 1);
+    ++kept;
+  }
 }
 
 void Session::handle_update_committed(StoreStatus status, uint64_t deleted, TimePoint now) {
@@ -604,8 +627,8 @@ void Session::handle_shutdown_reply(TimePoint now) {
   pending_ = Pending::kNone;
   wipe_password();
   end_sasl();
-  reply_err(RespCode::kSysTemp, "server shutting down");
-  close_after_flush(now, EndReason::kShutdown);
+  reply_err(RespCode::kSysTemp, end_text_);
+  close_after_flush(now, end_reason_pending_);
 }
 
 }  // namespace popgate::pop3

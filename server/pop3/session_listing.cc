@@ -144,6 +144,7 @@ void Session::cmd_dele(std::string_view args, TimePoint) {
   ++deleted_count_;
   deleted_bytes_ += snapshot_.sizes[i];
   counters_.dele_marked.add();
+  ++stats_.dele;
   LineBuilder b;
   reply(b.add("+OK message ").add(i + 1).add(" deleted").finish());
 }
@@ -207,6 +208,7 @@ void Session::cmd_retr(std::string_view args, TimePoint) {
   size_t i = 0;
   if (!parse_msn(n == 1 ? parts[0] : std::string_view{}, &i)) return;
   counters_.retr_messages.add();
+  ++stats_.retr;
   start_body(i, DotStuffer::kAllLines);
 }
 
@@ -236,6 +238,7 @@ void Session::cmd_top(std::string_view args, TimePoint) {
       return;
   }
   counters_.top_messages.add();
+  ++stats_.top;
   start_body(i, lines.value);
 }
 
@@ -305,8 +308,13 @@ size_t Session::handle_body_chunk(StoreStatus status, std::string_view bytes, Ti
   const DotStuffer::Step step = stuffer_.encode(bytes, at, room);
   out_.commit(step.produced);
   body_offset_ += step.consumed;
-  if (!body_is_top_) counters_.retr_bytes.add(step.consumed);
+  if (!body_is_top_) {
+    counters_.retr_bytes.add(step.consumed);
+    stats_.retr_bytes += step.consumed;
+  }
   if (step.done || body_offset_ == size) {
+    // A whole message went out: it counts as retrieved (EXPIRE).
+    if (!body_is_top_) retrieved_[body_index_ / 64] |= uint64_t{1} << (body_index_ % 64);
     stream_ = Stream::kBodyFinish;
     finish_body();
     (void)now;

@@ -91,10 +91,17 @@ struct Connection {
   // The name the client asked for: TLS SNI here, or the PROXY authority
   // TLV (the SNI it gave the balancer). Cut to fit; for logs.
   std::array<char, 64> server_name{};
+  std::array<char, 64> domain{};  // the tenant's, once the user is known
   std::optional<pop3::Session> session;
 
   [[nodiscard]] std::string_view peer_text() const noexcept { return peer.data(); }
   [[nodiscard]] std::string_view server_name_text() const noexcept { return server_name.data(); }
+  [[nodiscard]] std::string_view domain_text() const noexcept { return domain.data(); }
+  void set_domain(std::string_view name) noexcept {
+    const size_t n = std::min(name.size(), domain.size() - 1);
+    std::copy_n(name.data(), n, domain.data());
+    domain[n] = '\0';
+  }
   void set_server_name(std::string_view name) noexcept {
     const size_t n = std::min(name.size(), server_name.size() - 1);
     std::copy_n(name.data(), n, server_name.data());

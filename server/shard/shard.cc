@@ -266,6 +266,7 @@ void Shard::on_accepted(uint8_t listener, int fd) noexcept {
   c->tenant_sessions_max = c->tenant_logins_per_minute = -1;
   c->opened_at = now_;
   c->server_name[0] = '\0';
+  c->domain[0] = '\0';
   c->session_id = (static_cast<int64_t>(opts_.index) << 48) | next_session_id_++;
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -131,6 +131,7 @@ struct ShardCounters {
   Counter limit_table_full;
   Counter limit_address_cut_off;  // failures_per_address_max reached
   Counter bearer_failures;
+  Counter uidl_set_changed;       // the UIDL-change detector fired
   std::atomic<uint64_t> connections_active{0};
 };
 
@@ -208,6 +209,11 @@ class Shard {
   void on_auth_failure(Connection& c) noexcept;
   void release_limits(Connection& c) noexcept;
   void release_lock(Connection& c) noexcept;
+  void kick_sessions(const std::vector<int64_t>& ids) noexcept;
+  [[nodiscard]] static bool uidls_changed(const storage::MaildropListing& listing,
+                                          std::string_view previous) noexcept;
+  // The UIDL-change check looks at this many of the newest messages at most.
+  static constexpr size_t kUidlCheckMessagesMax = 10'000;
   void renew_leases() noexcept;
   [[nodiscard]] storage::LockHolder holder(const Connection& c) const noexcept;
   [[nodiscard]] static uint64_t tag_of(const Connection& c) noexcept;
@@ -251,6 +257,8 @@ class Shard {
   // (slot, generation) of connections whose receive found no buffer.
   std::vector<std::pair<uint32_t, uint32_t>> starved_;
   std::vector<int64_t> renew_ids_;
+  std::vector<int64_t> end_retrieved_;  // scratch for release_lock()
+  std::string end_kept_;
   std::vector<auth::KdfResult> kdf_results_;
   storage::Completion completion_;
   // Plaintext peeked out of a TLS stream for the session (one per shard).

@@ -532,15 +532,22 @@ void Shard::maybe_finish_close(Connection& c) noexcept {
   }
   const std::string_view tls_version = c.tls ? c.tls->version() : std::string_view("none");
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(now_ - c.opened_at);
+  const pop3::SessionStats& st = s.stats();
   POPGATE_LOG(kInfo, "session_end")
       .str("listener", listeners_[c.listener].options.name)
       .str("peer", c.peer_text())
+      .str("domain", c.domain_text())
       .str("user", s.login())
       .str("tls", tls_version)
       .str("sni", c.server_name_text())
       .str("mechanism", s.logged_in() ? pop3::mechanism_name(s.mechanism()) : "")
       .str("end", pop3::end_reason_name(s.end_reason()))
       .num("duration_ms", duration.count())
+      .unum("commands", st.commands)
+      .unum("retr", st.retr)
+      .unum("retr_bytes", st.retr_bytes)
+      .unum("top", st.top)
+      .unum("dele", st.dele)
       .unum("bytes_in", c.bytes_in)
       .unum("bytes_out", c.bytes_out)
       .unum("shard", opts_.index);

@@ -24,6 +24,7 @@ pop3::StoreStatus to_pop3(storage::Status s) noexcept {
     case storage::Status::kInUse: return pop3::StoreStatus::kInUse;
     case storage::Status::kTemporary: return pop3::StoreStatus::kTemporary;
     case storage::Status::kPermanent: return pop3::StoreStatus::kPermanent;
+    case storage::Status::kOverQuota: return pop3::StoreStatus::kPermanent;  // not a POP3 outcome
   }
   return pop3::StoreStatus::kTemporary;
 }
@@ -43,7 +44,30 @@ uint64_t Shard::tag_of(const Connection& c) noexcept {
 uint64_t Shard::shard_tag(ShardTag t) noexcept { return kShardTagBit | static_cast<uint32_t>(t); }
 
 storage::LockHolder Shard::holder(const Connection& c) const noexcept {
-  return storage::LockHolder{opts_.instance_id, c.session_id};
+  return storage::LockHolder{opts_.instance_id, c.session_id, c.peer_text(),
+                             listeners_[c.listener].options.name};
+}
+
+// True when none of the UIDLs the last session left behind is in the new
+// listing (while it has messages): the maildrop's UIDLs changed, and every
+// client will download everything again. Kept UIDLs are the newest, so the
+// search runs from the end; it looks at most kUidlCheckMessagesMax.
+bool Shard::uidls_changed(const storage::MaildropListing& listing, std::string_view previous) noexcept {
+  if (previous.empty() || listing.message_ids.empty()) return false;
+  const size_t n = listing.message_ids.size();
+  const size_t first = n > kUidlCheckMessagesMax ? n - kUidlCheckMessagesMax : 0;
+  while (!previous.empty()) {
+    const size_t space = previous.find(' ');
+    const std::string_view uidl = previous.substr(0, space);
+    previous = space == std::string_view::npos ? std::string_view{} : previous.substr(space + 1);
+    for (size_t i = n; i > first; --i) {
+      const uint32_t begin = i - 1 == 0 ? 0 : listing.uidl_ends[i - 2];
+      if (std::string_view(listing.uidl_arena).substr(begin, listing.uidl_ends[i - 1] - begin) == uidl) {
+        return false;  // one survived: nothing wholesale happened
+      }
+    }
+  }
+  return true;
 }
 
 // ---- Requests -------------------------------------------------------------------------
@@ -87,7 +111,8 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
       return;
     case pop3::RequestKind::kCommitUpdate:
       ++c.store_inflight;
-      pg_->commit_update(tag_of(c), r.tenant_id, r.user_id, holder(c), r.message_ids, now_);
+      pg_->commit_update(tag_of(c), r.tenant_id, r.user_id, holder(c), r.message_ids, r.hide,
+                         storage::SessionEnd{r.retrieved_ids, r.kept_uidls}, now_);
       return;
     case pop3::RequestKind::kScramStart:
     case pop3::RequestKind::kScramChallenge:
@@ -229,6 +254,8 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
   info.expire_days = user.policy.expire_days;
   info.require_tls = user.policy.require_tls;
   info.mechanisms = pop3::parse_mechanism_list(user.policy.mechanisms);
+  info.hide_deleted = user.policy.hide_deleted;
+  c.set_domain(user.domain);
   s.handle_user_found(info, now_);
 }
 
@@ -254,6 +281,14 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
       }
       break;
     case storage::RequestKind::kOpenMaildrop: {
+      if (status == pop3::StoreStatus::kOk && uidls_changed(done.listing, done.previous_uidls)) {
+        counters_.uidl_set_changed.add();
+        POPGATE_LOG(kWarn, "uidl_set_changed")
+            .str("domain", c->domain_text())
+            .str("user", s.login())
+            .unum("messages", done.listing.message_ids.size())
+            .str("why", "none of the UIDLs the last session left is listed: clients will download everything again");
+      }
       pop3::Snapshot snap;
       snap.message_ids = std::move(done.listing.message_ids);
       snap.sizes = std::move(done.listing.sizes);
@@ -278,6 +313,7 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
       break;
     case storage::RequestKind::kReleaseMaildrop:
     case storage::RequestKind::kRenewLeases:
+    case storage::RequestKind::kDeliver:
       break;
   }
   if (c->closing) {
@@ -301,6 +337,7 @@ void Shard::dispatch_shard_completion(const storage::Completion& done) noexcept 
   } else if (done.kind == storage::RequestKind::kRenewLeases) {
     if (ok) {
       counters_.lease_renewals.add();
+      if (!done.kicked.empty()) kick_sessions(done.kicked);
     } else {
       counters_.lease_renewal_failures.add();
       POPGATE_LOG(kWarn, "lease_renewal_failed").str("error", done.error);
@@ -310,8 +347,21 @@ void Shard::dispatch_shard_completion(const storage::Completion& done) noexcept 
 
 void Shard::release_lock(Connection& c) noexcept {
   ++shard_requests_inflight_;
+  c.session->collect_end(end_retrieved_, end_kept_);
   pg_->release_maildrop(shard_tag(ShardTag::kRelease), c.session->tenant_id(), c.session->user_id(),
-                        holder(c), now_);
+                        holder(c), storage::SessionEnd{end_retrieved_, end_kept_}, now_);
+}
+
+// An administrator asked (popgate-admin kick) to end these sessions; they
+// are told so and closed without UPDATE at the next renewal (lease/3).
+void Shard::kick_sessions(const std::vector<int64_t>& ids) noexcept {
+  table_.for_each_active([&](Connection& c) {
+    if (c.closing || c.lingering || c.phase != Phase::kSession) return;
+    if (std::find(ids.begin(), ids.end(), c.session_id) == ids.end()) return;
+    POPGATE_LOG(kInfo, "session_kicked").str("peer", c.peer_text()).str("user", c.session->login());
+    c.session->handle_kick(now_);
+    pump(c);
+  });
 }
 
 void Shard::renew_leases() noexcept {

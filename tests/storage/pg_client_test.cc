@@ -98,19 +98,21 @@ Completion lookup(PgClient& c, std::string_view login) {
 
 Completion open_drop(PgClient& c, int64_t tenant, int64_t user, std::string_view instance,
                 int64_t session) {
-  c.open_maildrop(2, tenant, user, LockHolder{instance, session}, Clock::now());
+  c.open_maildrop(2, tenant, user, LockHolder{instance, session, "127.0.0.1:1", "test"}, Clock::now());
   return ClientDriver(c).wait_one();
 }
 
 Completion commit(PgClient& c, int64_t tenant, int64_t user, std::string_view instance,
                   int64_t session, const std::vector<int64_t>& ids) {
-  c.commit_update(3, tenant, user, LockHolder{instance, session}, ids, Clock::now());
+  c.commit_update(3, tenant, user, LockHolder{instance, session, "127.0.0.1:1", "test"}, ids, false,
+                  SessionEnd{}, Clock::now());
   return ClientDriver(c).wait_one();
 }
 
 Completion release(PgClient& c, int64_t tenant, int64_t user, std::string_view instance,
                    int64_t session) {
-  c.release_maildrop(4, tenant, user, LockHolder{instance, session}, Clock::now());
+  c.release_maildrop(4, tenant, user, LockHolder{instance, session, "127.0.0.1:1", "test"}, SessionEnd{},
+                     Clock::now());
   return ClientDriver(c).wait_one();
 }
 
@@ -344,9 +346,9 @@ TEST_F(PgClientTest, RenewWithNoSessionsCompletesAtOnce) {
 
 TEST_F(PgClientTest, InvalidInstanceIdIsPermanentAtOnce) {
   PgClient client(options());
-  client.open_maildrop(9, tenant_.tenant_id, 1, LockHolder{"", 1}, Clock::now());
-  client.release_maildrop(10, tenant_.tenant_id, 1, LockHolder{std::string(65, 'i'), 1},
-                          Clock::now());
+  client.open_maildrop(9, tenant_.tenant_id, 1, LockHolder{"", 1, "127.0.0.1:1", "test"}, Clock::now());
+  client.release_maildrop(10, tenant_.tenant_id, 1, LockHolder{std::string(65, 'i'), 1, "127.0.0.1:1", "test"},
+                          SessionEnd{}, Clock::now());
   Completion c;
   ASSERT_TRUE(client.poll_completion(c));
   EXPECT_EQ(c.tag, 9U);
@@ -646,7 +648,7 @@ TEST_F(PgClientTest, BlockedQueryTimesOutThenClientServesAgain) {
   RowLockBlocker blocker(dsn_, tenant_.tenant_id, uid);
 
   const auto start = Clock::now();
-  client.open_maildrop(1, tenant_.tenant_id, uid, LockHolder{inst_a_, 1}, start);
+  client.open_maildrop(1, tenant_.tenant_id, uid, LockHolder{inst_a_, 1, "127.0.0.1:1", "test"}, start);
   const Completion c = driver.wait_one(10s);
   const auto elapsed = Clock::now() - start;
   EXPECT_EQ(c.status, Status::kTemporary) << c.error;
@@ -729,7 +731,7 @@ TEST_F(PgClientTest, TerminatedBackendFailsInFlightPromptlyAndReconnects) {
   ClientDriver driver(client);
   ASSERT_TRUE(driver.wait_connections(1));
   RowLockBlocker blocker(dsn_, tenant_.tenant_id, uid);
-  client.open_maildrop(1, tenant_.tenant_id, uid, LockHolder{inst_a_, 1}, Clock::now());
+  client.open_maildrop(1, tenant_.tenant_id, uid, LockHolder{inst_a_, 1, "127.0.0.1:1", "test"}, Clock::now());
   EXPECT_TRUE(driver.run_for(200ms).empty());  // blocked in PostgreSQL
 
   const auto start = Clock::now();
@@ -755,7 +757,7 @@ TEST_F(PgClientTest, StatsCountOutcomes) {
   ASSERT_TRUE(ClientDriver(client).wait_connections(2));
   EXPECT_EQ(lookup(client, login("zed")).status, Status::kOk);
   EXPECT_EQ(lookup(client, login("nobody")).status, Status::kNotFound);
-  client.open_maildrop(3, tenant_.tenant_id, 1, LockHolder{"", 1}, Clock::now());
+  client.open_maildrop(3, tenant_.tenant_id, 1, LockHolder{"", 1, "127.0.0.1:1", "test"}, Clock::now());
   Completion c;
   ASSERT_TRUE(client.poll_completion(c));
   const PgClientStats s = client.stats();

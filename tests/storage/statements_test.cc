@@ -138,14 +138,14 @@ TEST(ParamBlock, EncodesBinaryScalarsAndTextArray) {
 // The lookup's 13 columns: ids, credentials, last login, tenant policy.
 const std::vector<unsigned> kLookupColumns = {kInt8Oid, kInt8Oid, kTextOid, kTextOid, kTextOid,
                                               kInt8Oid, kTextOid, kInt8Oid, kInt8Oid, kInt8Oid,
-                                              kInt8Oid, kInt8Oid, kTextOid};
+                                              kInt8Oid, kInt8Oid, kTextOid, kInt8Oid};
 
 TEST(Decode, LookupUserFoundAndNotFound) {
   Completion c = fresh();
   FakeResult r(PGRES_TUPLES_OK, kLookupColumns);
   r.row({i8(11), i8(22), "{ARGON2ID}$argon2id$v=19$...", "{SCRAM-SHA-256}4096,c2FsdA==,a,b",
          "apop-secret", i8(95), "example.test", i8(300), i8(-1), i8(1), i8(50), i8(-1),
-         "PLAIN SCRAM-SHA-256"});
+         "PLAIN SCRAM-SHA-256", i8(1)});
   EXPECT_FALSE(r.apply(StatementId::kLookupUser, c));
   EXPECT_EQ(c.status, Status::kOk);
   EXPECT_EQ(c.user.tenant_id, 11);
@@ -161,6 +161,7 @@ TEST(Decode, LookupUserFoundAndNotFound) {
   EXPECT_EQ(c.user.policy.sessions_max, 50);
   EXPECT_EQ(c.user.policy.logins_per_minute, -1);
   EXPECT_EQ(c.user.policy.mechanisms, "PLAIN SCRAM-SHA-256");
+  EXPECT_TRUE(c.user.policy.hide_deleted);
 
   Completion none = fresh();
   FakeResult empty(PGRES_TUPLES_OK, kLookupColumns);
@@ -172,7 +173,7 @@ TEST(Decode, WrongWidthOrShapeIsPermanent) {
   Completion c = fresh();
   FakeResult r(PGRES_TUPLES_OK, kLookupColumns);
   r.row({std::string(4, '\0'), i8(22), "{PLAIN}x", "", "", i8(-1), "x.test", i8(0), i8(-1),
-         i8(0), i8(-1), i8(-1), ""});  // int4 where int8 belongs
+         i8(0), i8(-1), i8(-1), "", i8(0)});  // int4 where int8 belongs
   EXPECT_FALSE(r.apply(StatementId::kLookupUser, c));
   EXPECT_EQ(c.status, Status::kPermanent);
   EXPECT_FALSE(c.error.empty());

@@ -9,19 +9,10 @@
 #include <cstdint>
 
 #include "server/pop3/command.h"
+#include "server/pop3/counter.h"
+#include "server/pop3/histogram.h"
 
 namespace popgate::pop3 {
-
-class Counter {
- public:
-  void add(uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  [[nodiscard]] uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> value_{0};
-};
 
 struct Counters {
   // Commands by verb, and how many of them were answered -ERR.
@@ -67,6 +58,18 @@ struct Counters {
   Counter update_messages_deleted;
   Counter update_failures;        // QUIT whose UPDATE failed: nothing deleted
   Counter stream_aborts;          // body fetch failed mid-reply: connection cut
+
+  // Durations, from the command (or the start of a login) to the last byte
+  // of its reply handed to the output.
+  // For listings and bodies that includes the time the client takes to read.
+  DurationHistogram login_seconds;  // first credential to +OK maildrop
+  DurationHistogram list_seconds;   // LIST without argument
+  DurationHistogram uidl_seconds;   // UIDL without argument
+  DurationHistogram retr_seconds;
+  DurationHistogram top_seconds;
+  // Maildrop size at login.
+  MessageCountHistogram maildrop_messages;
+  MaildropKibHistogram maildrop_kib;
   Counter shutdown_closes;        // sessions ended by server shutdown
   Counter kicked;                 // sessions ended by an administrator
 };

@@ -154,6 +154,7 @@ void Session::handle_line_event(LineReader::Event event, TimePoint now) {
 void Session::dispatch(std::string_view line, TimePoint now) {
   const CommandLine command = parse_command_line(line);
   current_verb_ = command.verb;
+  command_started_ = now;
   ++stats_.commands;
   counters_.commands[static_cast<size_t>(command.verb)].add();
   if (command.verb == Verb::kUnknown) {
@@ -252,7 +253,7 @@ void Session::handle_output_sent(size_t bytes, TimePoint now) {
   out_.consume(bytes);
   // A client that keeps reading a long reply is not idle.
   if (bytes > 0 && close_ == CloseMode::kOpen) touch(now);
-  continue_stream();
+  continue_stream(now);
 }
 
 TimePoint Session::deadline() const noexcept {

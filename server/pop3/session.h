@@ -375,10 +375,11 @@ class Session {
   void cmd_rset(std::string_view args, TimePoint now);
   bool parse_msn(std::string_view arg, size_t* index);
   bool single_msn_arg(std::string_view args, bool* present, size_t* index);
-  void start_body(size_t index, uint64_t top_lines);
+  void start_body(size_t index, uint64_t top_lines, TimePoint now);
   void request_body_chunk() noexcept;
-  void continue_stream();
-  void finish_body();
+  void continue_stream(TimePoint now);
+  void finish_body(TimePoint now);
+  void observe_command(DurationHistogram& h, TimePoint now) noexcept;
   void reply_maildrop_summary();
   [[nodiscard]] bool is_deleted(size_t index) const noexcept {
     return (deleted_[index / 64] >> (index % 64)) & 1U;
@@ -414,6 +415,8 @@ class Session {
   TimePoint idle_deadline_;
   TimePoint delay_until_;
   TimePoint failed_at_;
+  TimePoint command_started_;  // of the command whose reply is being produced
+  TimePoint login_started_;
   TimePoint linger_deadline_;
   Request request_;
 

@@ -198,6 +198,7 @@ void Session::cmd_apop(std::string_view args, TimePoint) {
   }
   if (!set_credentials(parts[0], digest, Verb::kApop)) return;
   mechanism_ = kMechApop;
+  login_started_ = last_now_;
   unknown_user_ = false;
   Request r;
   r.kind = RequestKind::kLookupUser;
@@ -206,6 +207,7 @@ void Session::cmd_apop(std::string_view args, TimePoint) {
 }
 
 void Session::begin_password_login(Mechanism m) {
+  login_started_ = last_now_;  // the line that carried the credentials
   mechanism_ = m;
   unknown_user_ = false;
   Request r;
@@ -449,6 +451,7 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
   }
   counters_.auth_success.add();
   counters_.auth_success_by_mechanism[mechanism_index(mechanism_)].add();
+  counters_.login_seconds.observe_duration(std::chrono::duration_cast<std::chrono::microseconds>(now - login_started_));
   snapshot_ = std::move(snapshot);
   deleted_.assign((snapshot_.count() + 63) / 64, 0);
   retrieved_.assign((snapshot_.count() + 63) / 64, 0);
@@ -456,6 +459,8 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
   deleted_bytes_ = 0;
   total_bytes_ = 0;
   for (uint32_t size : snapshot_.sizes) total_bytes_ += size;
+  counters_.maildrop_messages.observe(snapshot_.count());
+  counters_.maildrop_kib.observe(total_bytes_ / 1024);
   state_ = State::kTransaction;
   touch(now);
   reply_maildrop_summary();

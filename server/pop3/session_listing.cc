@@ -95,7 +95,7 @@ void Session::cmd_stat(std::string_view args, TimePoint) {
             .finish());
 }
 
-void Session::cmd_list(std::string_view args, TimePoint) {
+void Session::cmd_list(std::string_view args, TimePoint now) {
   bool present = false;
   size_t i = 0;
   if (!single_msn_arg(args, &present, &i)) return;
@@ -112,10 +112,10 @@ void Session::cmd_list(std::string_view args, TimePoint) {
             .finish());
   stream_ = Stream::kList;
   cursor_ = 0;
-  continue_stream();
+  continue_stream(now);
 }
 
-void Session::cmd_uidl(std::string_view args, TimePoint) {
+void Session::cmd_uidl(std::string_view args, TimePoint now) {
   bool present = false;
   size_t i = 0;
   if (!single_msn_arg(args, &present, &i)) return;
@@ -127,7 +127,7 @@ void Session::cmd_uidl(std::string_view args, TimePoint) {
   reply_ok("unique-id listing follows");
   stream_ = Stream::kUidl;
   cursor_ = 0;
-  continue_stream();
+  continue_stream(now);
 }
 
 void Session::cmd_dele(std::string_view args, TimePoint) {
@@ -162,11 +162,16 @@ void Session::cmd_rset(std::string_view args, TimePoint) {
 
 // ---- Streaming LIST / UIDL ---------------------------------------------------
 
+void Session::observe_command(DurationHistogram& h, TimePoint now) noexcept {
+  h.observe_duration(std::chrono::duration_cast<std::chrono::microseconds>(now - command_started_));
+}
+
 // Called after every send completion and when a stream starts: fills the
 // output block as far as it goes, ends the reply when the cursor is done.
-void Session::continue_stream() {
+
+void Session::continue_stream(TimePoint now) {
   if (stream_ == Stream::kBodyFinish) {
-    finish_body();
+    finish_body(now);
     return;
   }
   if (stream_ != Stream::kList && stream_ != Stream::kUidl) return;
@@ -192,12 +197,15 @@ void Session::continue_stream() {
     used = static_cast<size_t>(p - at);
   }
   if (at != nullptr) out_.commit(used);
-  if (cursor_ == snapshot_.count() && out_.append(kTerminator)) stream_ = Stream::kNone;
+  if (cursor_ == snapshot_.count() && out_.append(kTerminator)) {
+    observe_command(uidl ? counters_.uidl_seconds : counters_.list_seconds, now);
+    stream_ = Stream::kNone;
+  }
 }
 
 // ---- RETR / TOP --------------------------------------------------------------
 
-void Session::cmd_retr(std::string_view args, TimePoint) {
+void Session::cmd_retr(std::string_view args, TimePoint now) {
   std::string_view parts[1];
   bool extra = false;
   const size_t n = split_args(args, parts, 1, &extra);
@@ -209,10 +217,10 @@ void Session::cmd_retr(std::string_view args, TimePoint) {
   if (!parse_msn(n == 1 ? parts[0] : std::string_view{}, &i)) return;
   counters_.retr_messages.add();
   ++stats_.retr;
-  start_body(i, DotStuffer::kAllLines);
+  start_body(i, DotStuffer::kAllLines, now);
 }
 
-void Session::cmd_top(std::string_view args, TimePoint) {
+void Session::cmd_top(std::string_view args, TimePoint now) {
   std::string_view parts[2];
   bool extra = false;
   const size_t n = split_args(args, parts, 2, &extra);
@@ -239,10 +247,10 @@ void Session::cmd_top(std::string_view args, TimePoint) {
   }
   counters_.top_messages.add();
   ++stats_.top;
-  start_body(i, lines.value);
+  start_body(i, lines.value, now);
 }
 
-void Session::start_body(size_t index, uint64_t top_lines) {
+void Session::start_body(size_t index, uint64_t top_lines, TimePoint now) {
   body_index_ = index;
   body_offset_ = 0;
   body_fetched_ = 0;
@@ -254,7 +262,7 @@ void Session::start_body(size_t index, uint64_t top_lines) {
     // Nothing to fetch: answer at once.
     reply_ok("0 octets");
     body_started_ = true;
-    finish_body();
+    finish_body(now);
     return;
   }
   request_body_chunk();
@@ -316,15 +324,14 @@ size_t Session::handle_body_chunk(StoreStatus status, std::string_view bytes, Ti
     // A whole message went out: it counts as retrieved (EXPIRE).
     if (!body_is_top_) retrieved_[body_index_ / 64] |= uint64_t{1} << (body_index_ % 64);
     stream_ = Stream::kBodyFinish;
-    finish_body();
-    (void)now;
+    finish_body(now);
     return bytes.size();  // TOP may leave the rest unread
   }
   if (step.consumed == bytes.size()) request_body_chunk();
   return step.consumed;
 }
 
-void Session::finish_body() {
+void Session::finish_body(TimePoint now) {
   char* at = out_.reserve(DotStuffer::kFinishBytesMax);
   if (at == nullptr) {
     stream_ = Stream::kBodyFinish;  // again after the next send completes
@@ -332,6 +339,7 @@ void Session::finish_body() {
   }
   out_.commit(stuffer_.finish(at));
   stream_ = Stream::kNone;
+  observe_command(body_is_top_ ? counters_.top_seconds : counters_.retr_seconds, now);
 }
 
 }  // namespace popgate::pop3

@@ -43,6 +43,7 @@ void Session::cmd_auth(std::string_view args, TimePoint now) {
     return;
   }
   mechanism_ = m;
+  login_started_ = now;
   user_len_ = 0;
   unknown_user_ = false;
   switch (m) {

@@ -282,5 +282,20 @@ TEST(SessionSnapshot, BigMessageStreamsInChunksThroughASmallBuffer) {
   EXPECT_LE(h.pool().blocks_total(), 1u);
 }
 
+TEST_F(TransactionTest, EachFinishedCommandIsTimedOnce) {
+  const pop3::Counters& c = h.counters();
+  EXPECT_EQ(c.login_seconds.count(), 1U);
+  EXPECT_EQ(c.maildrop_messages.count(), 1U);
+  EXPECT_EQ(c.maildrop_messages.sum(), 3U);
+  EXPECT_EQ(c.maildrop_kib.count(), 1U);
+  h.send("LIST\r\nUIDL\r\nUIDL\r\nRETR 1\r\nTOP 2 0\r\nLIST 1\r\n");
+  EXPECT_EQ(c.list_seconds.count(), 1U);  // LIST 1 is a one-line answer, not a listing
+  EXPECT_EQ(c.uidl_seconds.count(), 2U);
+  EXPECT_EQ(c.retr_seconds.count(), 1U);
+  EXPECT_EQ(c.top_seconds.count(), 1U);
+  h.send("RETR 9\r\n");  // an -ERR is not a retrieval
+  EXPECT_EQ(c.retr_seconds.count(), 1U);
+}
+
 }  // namespace
 }  // namespace popgate::testing

@@ -14,6 +14,24 @@
 
 namespace popgate::pop3 {
 
+// How a login attempt ended.
+enum class AuthOutcome : uint8_t {
+  kSuccess,         // maildrop open
+  kBadCredentials,  // wrong user or password (or token, or proof)
+  kTemporary,       // store or KDF pool unavailable
+  kPolicy,          // tenant requires TLS or another method
+  kLoginDelay,      // [LOGIN-DELAY]
+  kLimit,           // a session or rate limit said no
+  kInUse,           // [IN-USE]
+  kOpenFailure,     // [SYS/TEMP] / [SYS/PERM] at maildrop open
+  kCancelled,       // SASL "*"
+  kMalformed,       // SASL message that does not parse
+  kCount,
+};
+inline constexpr size_t kAuthOutcomes = static_cast<size_t>(AuthOutcome::kCount);
+// "success", "bad_credentials", ... (metric label values).
+[[nodiscard]] std::string_view auth_outcome_name(AuthOutcome o) noexcept;
+
 struct Counters {
   // Commands by verb, and how many of them were answered -ERR.
   std::array<Counter, kVerbCount> commands{};
@@ -32,22 +50,17 @@ struct Counters {
   Counter autologout_login;       // pre-login idle timeout
   Counter autologout;             // post-login idle timeout (>= 10 min)
 
-  // Authentication and maildrop.
-  static constexpr size_t kMechanisms = 7;  // indexed like Mechanism bits
-  std::array<Counter, kMechanisms> auth_success_by_mechanism{};
-  std::array<Counter, kMechanisms> auth_failure_by_mechanism{};
-  Counter policy_refused;         // tenant requires TLS or another method
-  Counter login_delay_refused;    // [LOGIN-DELAY]
-  Counter login_limit_refused;    // a session or rate limit said no
-  Counter sasl_cancelled;
-  Counter sasl_malformed;
+  // Authentication and maildrop: every login attempt that got as far as a
+  // mechanism ends in exactly one outcome, counted by mechanism.
+  static constexpr size_t kMechanisms = 7;  // indexed by Mechanism bit
+  std::array<std::array<Counter, kAuthOutcomes>, kMechanisms> auth{};
   Counter stls_started;
   Counter utf8_enabled;
-  Counter auth_success;
-  Counter auth_failure;           // wrong user or password
-  Counter auth_temporary;         // store or KDF pool unavailable
-  Counter maildrop_in_use;        // [IN-USE]
-  Counter maildrop_open_failure;  // [SYS/TEMP] / [SYS/PERM] at open
+  [[nodiscard]] uint64_t auth_total(AuthOutcome o) const noexcept {
+    uint64_t n = 0;
+    for (const auto& by_outcome : auth) n += by_outcome[static_cast<size_t>(o)].value();
+    return n;
+  }
 
   // Data path.
   Counter retr_messages;

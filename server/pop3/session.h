@@ -53,6 +53,9 @@ enum Mechanism : uint32_t {
 inline constexpr uint32_t kMechAll = (1U << 7) - 1;
 // "USER", "APOP", "PLAIN", "LOGIN", "SCRAM-SHA-256", "OAUTHBEARER", "XOAUTH2".
 [[nodiscard]] std::string_view mechanism_name(Mechanism m) noexcept;
+// Position of a mechanism in the list above (0..6), for counter arrays; and back.
+[[nodiscard]] size_t mechanism_index(Mechanism m) noexcept;
+[[nodiscard]] Mechanism mechanism_at(size_t index) noexcept;
 // Case-insensitive; 0 when unknown.
 [[nodiscard]] Mechanism mechanism_from_name(std::string_view name) noexcept;
 // A space-separated list (as tenants store it); unknown names are ignored;
@@ -379,6 +382,7 @@ class Session {
   void request_body_chunk() noexcept;
   void continue_stream(TimePoint now);
   void finish_body(TimePoint now);
+  void count_auth(AuthOutcome o) noexcept;
   void observe_command(DurationHistogram& h, TimePoint now) noexcept;
   void reply_maildrop_summary();
   [[nodiscard]] bool is_deleted(size_t index) const noexcept {

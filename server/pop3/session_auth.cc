@@ -35,6 +35,12 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+constexpr std::array<std::string_view, kAuthOutcomes> kAuthOutcomeNames = {
+    "success", "bad_credentials", "temporary", "policy", "login_delay",
+    "limit",   "in_use",          "open_failure", "cancelled", "malformed"};
+
+}  // namespace
+
 size_t mechanism_index(Mechanism m) noexcept {
   for (size_t i = 0; i < kMechanismNames.size(); ++i) {
     if (kMechanismNames[i].mechanism == m) return i;
@@ -42,7 +48,18 @@ size_t mechanism_index(Mechanism m) noexcept {
   return 0;
 }
 
-}  // namespace
+Mechanism mechanism_at(size_t index) noexcept {
+  return index < kMechanismNames.size() ? kMechanismNames[index].mechanism : kMechUser;
+}
+
+std::string_view auth_outcome_name(AuthOutcome o) noexcept {
+  const auto i = static_cast<size_t>(o);
+  return i < kAuthOutcomeNames.size() ? kAuthOutcomeNames[i] : "unknown";
+}
+
+void Session::count_auth(AuthOutcome o) noexcept {
+  counters_.auth[mechanism_index(mechanism_)][static_cast<size_t>(o)].add();
+}
 
 std::string_view mechanism_name(Mechanism m) noexcept {
   return kMechanismNames[mechanism_index(m)].name;
@@ -313,7 +330,7 @@ void Session::handle_user_lookup_failed(StoreStatus status, TimePoint now) {
   wipe_password();
   end_sasl();
   user_len_ = 0;
-  counters_.auth_temporary.add();
+  count_auth(AuthOutcome::kTemporary);
   command_failed(current_verb_, code_for(status), "authentication temporarily unavailable");
 }
 
@@ -326,7 +343,7 @@ void Session::handle_password_checked(PasswordCheck result, TimePoint now) {
   }
   if (result == PasswordCheck::kUnavailable) {
     user_len_ = 0;
-    counters_.auth_temporary.add();
+    count_auth(AuthOutcome::kTemporary);
     command_failed(current_verb_, RespCode::kSysTemp, "authentication temporarily unavailable");
     return;
   }
@@ -340,8 +357,7 @@ void Session::handle_password_checked(PasswordCheck result, TimePoint now) {
 void Session::fail_login(TimePoint now) {
   wipe_password();
   end_sasl();
-  counters_.auth_failure.add();
-  counters_.auth_failure_by_mechanism[mechanism_index(mechanism_)].add();
+  count_auth(AuthOutcome::kBadCredentials);
   ++auth_failures_;
   auth_failed_ = true;
   pending_ = Pending::kAuthDelay;
@@ -386,17 +402,17 @@ void Session::open_after_authentication(TimePoint) {
   wipe_password();
   end_sasl();
   if (policy_require_tls_ && !secure_) {
-    counters_.policy_refused.add();
+    count_auth(AuthOutcome::kPolicy);
     login_refused(RespCode::kAuth, "this domain requires TLS; use STLS or the TLS port");
     return;
   }
   if (policy_mechanisms_ != 0 && (policy_mechanisms_ & mechanism_) == 0) {
-    counters_.policy_refused.add();
+    count_auth(AuthOutcome::kPolicy);
     login_refused(RespCode::kAuth, "this login method is not allowed for this domain");
     return;
   }
   if (login_delay_s_ > 0 && since_last_login_s_ >= 0 && since_last_login_s_ < login_delay_s_) {
-    counters_.login_delay_refused.add();
+    count_auth(AuthOutcome::kLoginDelay);
     LineBuilder b;
     b.add("minimum time between logins is ").add(static_cast<uint64_t>(login_delay_s_)).add(" seconds");
     login_refused(RespCode::kLoginDelay, b.text());
@@ -427,7 +443,7 @@ void Session::handle_login_refused(RespCode code, std::string_view text, TimePoi
   }
   wipe_password();
   end_sasl();
-  counters_.login_limit_refused.add();
+  count_auth(AuthOutcome::kLimit);
   login_refused(code, text);
 }
 
@@ -441,16 +457,15 @@ void Session::handle_maildrop_opened(StoreStatus status, Snapshot&& snapshot, Ti
   if (status != StoreStatus::kOk) {
     user_len_ = 0;
     if (status == StoreStatus::kInUse) {
-      counters_.maildrop_in_use.add();
+      count_auth(AuthOutcome::kInUse);
       command_failed(current_verb_, RespCode::kInUse, "maildrop is locked by another session");
     } else {
-      counters_.maildrop_open_failure.add();
+      count_auth(AuthOutcome::kOpenFailure);
       command_failed(current_verb_, code_for(status), "cannot open maildrop");
     }
     return;
   }
-  counters_.auth_success.add();
-  counters_.auth_success_by_mechanism[mechanism_index(mechanism_)].add();
+  count_auth(AuthOutcome::kSuccess);
   counters_.login_seconds.observe_duration(std::chrono::duration_cast<std::chrono::microseconds>(now - login_started_));
   snapshot_ = std::move(snapshot);
   deleted_.assign((snapshot_.count() + 63) / 64, 0);

@@ -70,7 +70,7 @@ void Session::cmd_auth(std::string_view args, TimePoint now) {
 void Session::handle_sasl_line(std::string_view line, TimePoint now) {
   current_verb_ = Verb::kAuth;
   if (line == "*") {
-    counters_.sasl_cancelled.add();
+    count_auth(AuthOutcome::kCancelled);
     end_sasl();
     user_len_ = 0;
     command_failed(Verb::kAuth, RespCode::kNone, "authentication cancelled");
@@ -174,7 +174,7 @@ void Session::sasl_plain(std::string_view message, TimePoint) {
   // No proxy authorization: acting as another user is not a thing here.
   if (!authzid.empty() && authzid != authcid) {
     end_sasl();
-    counters_.sasl_malformed.add();
+    count_auth(AuthOutcome::kMalformed);
     command_failed(Verb::kAuth, RespCode::kAuth, "authorization identity must be empty or the user itself");
     return;
   }
@@ -193,7 +193,7 @@ void Session::handle_auth_step(AuthStep result, std::string_view data, TimePoint
     end_sasl();
     wipe_password();
     user_len_ = 0;
-    counters_.auth_temporary.add();
+    count_auth(AuthOutcome::kTemporary);
     command_failed(current_verb_, RespCode::kSysTemp, "authentication temporarily unavailable");
     return;
   }
@@ -271,7 +271,7 @@ void Session::sasl_abort(std::string_view text) {
   end_sasl();
   wipe_password();
   user_len_ = 0;
-  counters_.sasl_malformed.add();
+  count_auth(AuthOutcome::kMalformed);
   bad_command(text);
 }
 

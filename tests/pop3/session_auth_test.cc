@@ -37,7 +37,7 @@ TEST_F(SessionTest, LoginSucceeds) {
                          " octets)\r\n");
   EXPECT_TRUE(h.session().in_transaction());
   EXPECT_TRUE(h.session().holds_maildrop());
-  EXPECT_EQ(h.counters().auth_success.value(), 1u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kSuccess), 1u);
   EXPECT_EQ(h.store().seen, (std::vector<RequestKind>{RequestKind::kLookupUser,
                                                       RequestKind::kVerifyPassword,
                                                       RequestKind::kOpenMaildrop}));
@@ -50,7 +50,7 @@ TEST_F(SessionTest, WrongPasswordIsRefusedAfterTheDelay) {
   EXPECT_EQ(h.advance(milliseconds(999)), "");
   EXPECT_EQ(h.advance(milliseconds(1)), "-ERR [AUTH] invalid user name or password\r\n");
   EXPECT_FALSE(h.session().in_transaction());
-  EXPECT_EQ(h.counters().auth_failure.value(), 1u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kBadCredentials), 1u);
 }
 
 TEST_F(SessionTest, UnknownUserLooksLikeWrongPasswordAndStillSpendsKdfTime) {
@@ -99,7 +99,7 @@ TEST_F(SessionTest, PasswordKeepsItsSpaces) {
 TEST_F(SessionTest, LookupTemporaryFailure) {
   h.store().fail_lookup = StoreStatus::kTemporary;
   EXPECT_EQ(login(), "+OK send PASS\r\n-ERR [SYS/TEMP] authentication temporarily unavailable\r\n");
-  EXPECT_EQ(h.counters().auth_temporary.value(), 1u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kTemporary), 1u);
 }
 
 TEST_F(SessionTest, LookupPermanentFailure) {
@@ -116,7 +116,7 @@ TEST_F(SessionTest, MaildropInUse) {
   h.store().users["alice@example.test"].locked = true;
   EXPECT_EQ(login(), "+OK send PASS\r\n-ERR [IN-USE] maildrop is locked by another session\r\n");
   EXPECT_FALSE(h.session().holds_maildrop());
-  EXPECT_EQ(h.counters().maildrop_in_use.value(), 1u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kInUse), 1u);
 }
 
 TEST_F(SessionTest, MaildropOpenTemporaryFailure) {

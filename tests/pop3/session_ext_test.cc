@@ -126,7 +126,7 @@ TEST_F(ExtTest, PlainWithInitialResponse) {
   EXPECT_EQ(h.send("AUTH PLAIN " + b64(std::string("\0alice@example.test\0s3cret pw", 29)) + "\r\n"),
             maildrop_ok());
   EXPECT_EQ(h.session().mechanism(), pop3::kMechPlain);
-  EXPECT_EQ(h.counters().auth_success_by_mechanism[2].value(), 1u);
+  EXPECT_EQ(h.counters().auth[pop3::mechanism_index(pop3::kMechPlain)][static_cast<size_t>(pop3::AuthOutcome::kSuccess)].value(), 1u);
 }
 
 TEST_F(ExtTest, PlainWithContinuationAndAuthzidEqualToUser) {
@@ -145,7 +145,7 @@ TEST_F(ExtTest, PlainRefusals) {
   EXPECT_EQ(h.send("!!!!\r\n"), "-ERR response is not valid base64\r\n");
   EXPECT_EQ(h.send("AUTH PLAIN " + b64(std::string("\0alice@example.test\0wrong", 25)) + "\r\n"),
             "-ERR [AUTH] invalid user name or password\r\n");
-  EXPECT_EQ(h.counters().sasl_malformed.value(), 5u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kMalformed), 5u);
 }
 
 TEST_F(ExtTest, CancelWithStar) {
@@ -293,7 +293,7 @@ TEST_F(ExtTest, ApopNotOfferedWhenDisabled) {
 TEST_F(ExtTest, TenantRequiringTlsRefusesCleartextLogins) {
   h.store().users["alice@example.test"].require_tls = true;
   EXPECT_EQ(login(), "+OK send PASS\r\n-ERR [AUTH] this domain requires TLS; use STLS or the TLS port\r\n");
-  EXPECT_EQ(h.counters().policy_refused.value(), 1u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kPolicy), 1u);
   h.send("STLS\r\n");
   ASSERT_TRUE(h.start_tls());
   EXPECT_EQ(login(), "+OK send PASS\r\n" + maildrop_ok());
@@ -312,7 +312,7 @@ TEST_F(ExtTest, LoginDelay) {
   u.login_delay_s = 300;
   u.since_last_login_s = 299;
   EXPECT_EQ(login(), "+OK send PASS\r\n-ERR [LOGIN-DELAY] minimum time between logins is 300 seconds\r\n");
-  EXPECT_EQ(h.counters().login_delay_refused.value(), 1u);
+  EXPECT_EQ(h.counters().auth_total(pop3::AuthOutcome::kLoginDelay), 1u);
   u.since_last_login_s = 300;
   EXPECT_EQ(login(), "+OK send PASS\r\n" + maildrop_ok());
 }

@@ -108,6 +108,8 @@ uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) no
   d.tag = tag;
   d.kind = kind;
   d.status = Status::kOk;
+  d.submitted = now;
+  d.first_result = TimePoint{};
   d.error.clear();
   d.user.tenant_id = d.user.user_id = 0;
   d.user.since_last_login_s = -1;
@@ -296,6 +298,7 @@ bool PgClient::Impl::on_result(int c, PGresult* res, TimePoint now) noexcept {
     close_connection(c, now, "more results than statements", false);
     return false;
   }
+  if (f.statements_done == 0) r.done.first_result = now;
   const StatementId sid = plan.ids[f.statements_done++];
   if (!apply_statement_result(sid, res, r.done)) PQclear(res);
   return true;

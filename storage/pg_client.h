@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -108,6 +109,9 @@ enum class RequestKind : uint8_t {
   kRenewLeases,
   kDeliver,
 };
+inline constexpr size_t kRequestKinds = static_cast<size_t>(RequestKind::kDeliver) + 1;
+// "lookup_user", "open_maildrop", ... (metric label values).
+[[nodiscard]] std::string_view to_string(RequestKind k) noexcept;
 
 struct Completion {
   uint64_t tag = 0;  // the caller's, returned untouched
@@ -125,6 +129,11 @@ struct Completion {
   std::vector<int64_t> kicked;  // kRenewLeases: sessions an admin asked to end
   int64_t message_id = 0;       // kDeliver
   std::string uidl;             // kDeliver
+  // Timings, for latency metrics: when the request was submitted, and when
+  // the result of its first statement arrived (for kOpenMaildrop: the lock
+  // was taken; the listing followed). first_result is zero when none came.
+  TimePoint submitted{};
+  TimePoint first_result{};
 };
 
 // Checked by the constructor, which throws std::invalid_argument for

@@ -42,6 +42,26 @@ std::string_view to_string(Status s) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(RequestKind k) noexcept {
+  switch (k) {
+    case RequestKind::kLookupUser:
+      return "lookup_user";
+    case RequestKind::kOpenMaildrop:
+      return "open_maildrop";
+    case RequestKind::kFetchBody:
+      return "fetch_body";
+    case RequestKind::kCommitUpdate:
+      return "commit_update";
+    case RequestKind::kReleaseMaildrop:
+      return "release_maildrop";
+    case RequestKind::kRenewLeases:
+      return "renew_leases";
+    case RequestKind::kDeliver:
+      return "deliver";
+  }
+  return "unknown";
+}
+
 void PgResultDeleter::operator()(pg_result* r) const noexcept { PQclear(r); }
 
 PgClient::PgClient(PgClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -229,6 +249,8 @@ bool PgClient::poll_completion(Completion& out) noexcept {
   out.tag = done.tag;
   out.kind = done.kind;
   out.status = done.status;
+  out.submitted = done.submitted;
+  out.first_result = done.first_result;
   out.error.assign(done.error);
   UserRecord& u = out.user;
   const UserRecord& from = done.user;

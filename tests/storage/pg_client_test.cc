@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -262,6 +263,9 @@ TEST_F(PgClientTest, OpenListsMessagesInIdOrderWithExactSizesAndUidls) {
   EXPECT_EQ(uidl_at(l, 1), "z");
   EXPECT_EQ(uidl_at(l, 2), std::string(70, '~'));
   EXPECT_EQ(lock_rows(uid), 1);
+  // The timings the shard turns into lock-wait and snapshot histograms.
+  EXPECT_NE(c.submitted, TimePoint{});
+  EXPECT_GE(c.first_result, c.submitted);
 }
 
 TEST_F(PgClientTest, OpenEmptyMaildrop) {
@@ -271,6 +275,14 @@ TEST_F(PgClientTest, OpenEmptyMaildrop) {
   ASSERT_EQ(c.status, Status::kOk) << c.error;
   EXPECT_TRUE(c.listing.message_ids.empty());
   EXPECT_TRUE(c.listing.uidl_arena.empty());
+}
+
+TEST(RequestKindNames, AreDistinctMetricLabels) {
+  std::set<std::string_view> names;
+  for (size_t i = 0; i < kRequestKinds; ++i) names.insert(to_string(static_cast<RequestKind>(i)));
+  EXPECT_EQ(names.size(), kRequestKinds);
+  EXPECT_EQ(names.count("unknown"), 0U);
+  EXPECT_EQ(to_string(RequestKind::kOpenMaildrop), "open_maildrop");
 }
 
 TEST_F(PgClientTest, SecondHolderIsInUseUntilRelease) {

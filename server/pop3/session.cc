@@ -317,10 +317,10 @@ void Session::end_by_server(TimePoint now, std::string_view text, EndReason reas
   end_text_ = text;
   end_reason_pending_ = reason;
   if (pending_ == Pending::kCommit) return;  // let UPDATE finish and answer
-  if (stream_ != Stream::kNone) {
-    close_now(reason);  // mid multi-line reply: the only honest end is a cut
-    return;
-  }
+  // Mid multi-line reply (a long RETR, say): finish it, then end. A -ERR
+  // now would be read as message text, and a cut would waste the download.
+  // The shard's hard deadline still bounds a client that stops reading.
+  if (stream_ != Stream::kNone) return;
   if (pending_ != Pending::kNone && pending_ != Pending::kAuthDelay) {
     return;  // the store reply will arrive and see shutting_down_
   }
@@ -328,6 +328,16 @@ void Session::end_by_server(TimePoint now, std::string_view text, EndReason reas
   wipe_password();
   reply_err(RespCode::kSysTemp, text);
   close_after_flush(now, reason);
+}
+
+void Session::end_after_reply(TimePoint now) {
+  if (!shutting_down_ || close_ != CloseMode::kOpen || stream_ != Stream::kNone ||
+      (pending_ != Pending::kNone && pending_ != Pending::kAuthDelay)) {
+    return;
+  }
+  pending_ = Pending::kNone;
+  reply_err(RespCode::kSysTemp, end_text_);
+  close_after_flush(now, end_reason_pending_);
 }
 
 }  // namespace popgate::pop3

@@ -190,6 +190,7 @@ enum class EndReason : uint8_t {
   kTlsFailed,      // the TLS layer failed
   kKicked,         // an administrator ended it
 };
+inline constexpr size_t kEndReasons = static_cast<size_t>(EndReason::kKicked) + 1;
 [[nodiscard]] std::string_view end_reason_name(EndReason reason) noexcept;
 
 enum class CloseMode : uint8_t {
@@ -200,6 +201,9 @@ enum class CloseMode : uint8_t {
 
 class Session {
  public:
+  // RFC 1939 states; kDone once UPDATE has committed.
+  enum class State : uint8_t { kAuthorization, kTransaction, kUpdate, kDone };
+
   Session(const SessionConfig& config, BufferPool& pool, Counters& counters);
   ~Session();
   Session(const Session&) = delete;
@@ -225,7 +229,8 @@ class Session {
   void handle_timer(TimePoint now);
   // `bytes` from the front of pending_output() were sent.
   void handle_output_sent(size_t bytes, TimePoint now);
-  // The server is stopping: end now, without UPDATE.
+  // The server is stopping: end without UPDATE. A multi-line reply under
+  // way is finished first, then -ERR [SYS/TEMP]; an UPDATE under way too.
   void handle_shutdown(TimePoint now);
   // An administrator ended this session (popgate-admin kick): as for a
   // shutdown, no UPDATE.
@@ -275,6 +280,7 @@ class Session {
   [[nodiscard]] bool holds_maildrop() const noexcept { return holds_maildrop_; }
   [[nodiscard]] int64_t tenant_id() const noexcept { return tenant_id_; }
   [[nodiscard]] int64_t user_id() const noexcept { return user_id_; }
+  [[nodiscard]] State state() const noexcept { return state_; }
   [[nodiscard]] bool in_transaction() const noexcept { return state_ == State::kTransaction; }
   // The maildrop was opened at some point (TRANSACTION, UPDATE or after).
   [[nodiscard]] bool logged_in() const noexcept { return state_ != State::kAuthorization; }
@@ -293,7 +299,6 @@ class Session {
   [[nodiscard]] uint32_t bad_commands() const noexcept { return bad_commands_; }
 
  private:
-  enum class State : uint8_t { kAuthorization, kTransaction, kUpdate, kDone };
   enum class Pending : uint8_t {
     kNone, kLookupUser, kVerifyPassword, kAuthStep, kOpenMaildrop, kFetchBody, kCommit, kAuthDelay,
   };
@@ -383,6 +388,9 @@ class Session {
   void continue_stream(TimePoint now);
   void finish_body(TimePoint now);
   void count_auth(AuthOutcome o) noexcept;
+  // After a shutdown or kick arrived mid-reply: once the reply is complete,
+  // say -ERR [SYS/TEMP] and close.
+  void end_after_reply(TimePoint now);
   void observe_command(DurationHistogram& h, TimePoint now) noexcept;
   void reply_maildrop_summary();
   [[nodiscard]] bool is_deleted(size_t index) const noexcept {

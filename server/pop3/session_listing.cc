@@ -200,6 +200,7 @@ void Session::continue_stream(TimePoint now) {
   if (cursor_ == snapshot_.count() && out_.append(kTerminator)) {
     observe_command(uidl ? counters_.uidl_seconds : counters_.list_seconds, now);
     stream_ = Stream::kNone;
+    end_after_reply(now);
   }
 }
 
@@ -296,6 +297,7 @@ size_t Session::handle_body_chunk(StoreStatus status, std::string_view bytes, Ti
     if (!body_started_) {
       command_failed(current_verb_, code_for(status == StoreStatus::kOk ? StoreStatus::kTemporary : status),
                      "cannot read message; try again later");
+      end_after_reply(now);
       return bytes.size();
     }
     // Part of the message is out already; a -ERR now would be read as
@@ -340,6 +342,7 @@ void Session::finish_body(TimePoint now) {
   out_.commit(stuffer_.finish(at));
   stream_ = Stream::kNone;
   observe_command(body_is_top_ ? counters_.top_seconds : counters_.retr_seconds, now);
+  end_after_reply(now);
 }
 
 }  // namespace popgate::pop3

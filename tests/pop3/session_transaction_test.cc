@@ -224,6 +224,51 @@ TEST_F(TransactionTest, ShutdownDuringUpdateLetsItFinish) {
   EXPECT_EQ(h.take_output(), "+OK popgate signing off (1 messages deleted)\r\n");
 }
 
+TEST_F(TransactionTest, ShutdownMidRetrFinishesTheMessageThenEnds) {
+  h.auto_reply = false;
+  // RETR, then a pipelined DELE that must not run after the shutdown.
+  h.send("RETR 2\r\nDELE 1\r\n");
+  ASSERT_EQ(h.held_requests.back().kind, RequestKind::kFetchBody);
+  h.shutdown();
+  EXPECT_FALSE(h.closed());  // the message goes out first
+  EXPECT_EQ(h.session().handle_body_chunk(StoreStatus::kOk, kMsg2, h.now()), kMsg2.size());
+  h.pump();
+  const std::string out = h.take_output();
+  const std::string status = "+OK " + size_of(kMsg2) + " octets\r\n";
+  ASSERT_EQ(out.substr(0, status.size()), status);
+  std::string body;
+  const std::string tail = "-ERR [SYS/TEMP] server shutting down\r\n";
+  ASSERT_GT(out.size(), status.size() + tail.size());
+  ASSERT_TRUE(pop3::dot_unstuff(out.substr(status.size(), out.size() - status.size() - tail.size()), body));
+  EXPECT_EQ(body, kMsg2);
+  EXPECT_EQ(out.substr(out.size() - tail.size()), tail);
+  EXPECT_TRUE(h.closed());
+  EXPECT_EQ(h.session().end_reason(), pop3::EndReason::kShutdown);
+  EXPECT_EQ(h.counters().dele_marked.value(), 0U);
+  EXPECT_TRUE(h.store().committed_ids.empty());
+}
+
+TEST(SessionShutdown, MidListingFinishesTheListingThenEnds) {
+  // A 1 KiB output block: the listing of 2,000 messages takes many sends.
+  SessionHarness h(pop3::SessionConfig{}, 1024);
+  h.take_output();
+  FakeUser& u = h.store().add_user("a@x", "p");
+  for (int i = 0; i < 2000; ++i) u.messages.push_back(FakeStore::message(i + 1, "u" + std::to_string(i), "x\r\n"));
+  ASSERT_EQ(h.send("USER a@x\r\nPASS p\r\n"), "+OK send PASS\r\n+OK maildrop has 2000 messages (6000 octets)\r\n");
+  pop3::Session& s = h.session();
+  ASSERT_TRUE(s.wants_input());
+  ASSERT_EQ(s.handle_input("UIDL\r\n", h.now()), 6U);
+  // Send a first slice of the listing by hand, then stop the server.
+  const std::string first(s.pending_output().substr(0, 16));
+  s.begin_send();
+  s.handle_output_sent(first.size(), h.now());
+  h.shutdown();  // pumps: the rest of the listing, then the end
+  const std::string out = first + h.take_output();
+  EXPECT_EQ(out.substr(0, 32), "+OK unique-id listing follows\r\n1");
+  EXPECT_NE(out.find("2000 u1999\r\n.\r\n-ERR [SYS/TEMP] server shutting down\r\n"), std::string::npos) << out;
+  EXPECT_TRUE(h.closed());
+}
+
 TEST(SessionSnapshot, EmptyMaildrop) {
   SessionHarness h;
   h.take_output();

@@ -87,7 +87,7 @@ Session::~Session() {
 // ---- Input ---------------------------------------------------------------
 
 bool Session::ready_for_command() const noexcept {
-  return started_ && close_ == CloseMode::kOpen && pending_ == Pending::kNone &&
+  return started_ && close_ == CloseMode::kOpen && !shutting_down_ && pending_ == Pending::kNone &&
          stream_ == Stream::kNone && stls_ == Stls::kNone && !request_ready_ &&
          out_.space() >= kReplyLineBytesMax;
 }
@@ -254,6 +254,7 @@ void Session::handle_output_sent(size_t bytes, TimePoint now) {
   // A client that keeps reading a long reply is not idle.
   if (bytes > 0 && close_ == CloseMode::kOpen) touch(now);
   continue_stream(now);
+  end_after_reply(now);  // a shutdown's -ERR that waited for room
 }
 
 TimePoint Session::deadline() const noexcept {
@@ -335,8 +336,11 @@ void Session::end_after_reply(TimePoint now) {
       (pending_ != Pending::kNone && pending_ != Pending::kAuthDelay)) {
     return;
   }
+  // The reply that just ended may have filled the output block: then the
+  // line goes after the next send (handle_output_sent calls again).
+  LineBuilder b;
+  if (!out_.append(b.add("-ERR ").add(response_code(RespCode::kSysTemp)).add(end_text_).finish())) return;
   pending_ = Pending::kNone;
-  reply_err(RespCode::kSysTemp, end_text_);
   close_after_flush(now, end_reason_pending_);
 }
 

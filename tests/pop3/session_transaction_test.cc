@@ -248,6 +248,59 @@ TEST_F(TransactionTest, ShutdownMidRetrFinishesTheMessageThenEnds) {
   EXPECT_TRUE(h.store().committed_ids.empty());
 }
 
+// Drives a RETR of `body` as the shard does (short sends of `send_bytes`,
+// body bytes whenever there is room) with a shutdown arriving first;
+// returns everything sent.
+std::string retr_through_shutdown(const std::string& body, size_t block_bytes, size_t send_bytes) {
+  SessionHarness h(pop3::SessionConfig{}, block_bytes);
+  h.take_output();
+  h.store().add_user("a@x", "p").messages.push_back(FakeStore::message(1, "u1", body));
+  h.send("USER a@x\r\nPASS p\r\n");
+  h.auto_reply = false;
+  h.send("RETR 1\r\n");
+  h.shutdown();
+  pop3::Session& s = h.session();
+  // The whole body is the answer to the one fetch (body_chunk_bytes is
+  // larger); the session takes what fits now and the rest as room frees.
+  std::string_view rest(body);
+  rest.remove_prefix(s.handle_body_chunk(StoreStatus::kOk, rest, h.now()));
+  std::string out;
+  for (int guard = 0; guard < 100'000; ++guard) {
+    if (!rest.empty() && s.wants_body_bytes()) {
+      rest.remove_prefix(s.handle_body_chunk(StoreStatus::kOk, rest, h.now()));
+    }
+    const std::string_view pending = s.pending_output().substr(0, send_bytes);
+    if (pending.empty()) {
+      if (s.close_mode() != pop3::CloseMode::kOpen) break;
+      continue;
+    }
+    out.append(pending);
+    s.begin_send();
+    s.handle_output_sent(pending.size(), h.now());
+  }
+  return out;
+}
+
+TEST(SessionShutdown, MidRetrTheMessageEndsWholeAndThenTheSessionSaysWhy) {
+  // Every alignment of the message's end within the output block: the
+  // -ERR waits for room, it is never dropped.
+  const std::string tail = ".\r\n-ERR [SYS/TEMP] server shutting down\r\n";
+  for (size_t extra = 0; extra < 160; ++extra) {
+    std::string body(2'000 + extra, 'x');
+    for (size_t i = 70; i < body.size(); i += 72) {
+      body[i] = '\r';
+      body[i + 1] = '\n';
+    }
+    body.resize(body.size() - 2);
+    body += "\r\n";
+    for (const size_t send_bytes : {size_t{100}, size_t{700}, size_t{4096}}) {
+      const std::string out = retr_through_shutdown(body, 1024, send_bytes);
+      ASSERT_GE(out.size(), tail.size());
+      ASSERT_EQ(out.substr(out.size() - tail.size()), tail) << "body " << body.size() << ", sends of " << send_bytes;
+    }
+  }
+}
+
 TEST(SessionShutdown, MidListingFinishesTheListingThenEnds) {
   // A 1 KiB output block: the listing of 2,000 messages takes many sends.
   SessionHarness h(pop3::SessionConfig{}, 1024);

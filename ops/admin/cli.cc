@@ -3,31 +3,18 @@
 #include <functional>
 #include <optional>
 
+#include "ops/admin/cli_helpers.h"
 #include "ops/admin/deliver.h"
 #include "ops/admin/maildrop.h"
 #include "ops/admin/migrate.h"
+#include "ops/admin/stats.h"
 #include "ops/admin/tenant_policy.h"
 #include "ops/admin/tenants.h"
+#include "ops/admin/user_state.h"
 #include "ops/admin/users.h"
 
 namespace popgate::admin {
-namespace {
 
-std::optional<std::string> if_given(const CLI::Option* opt, const std::string& value) {
-  return opt->count() > 0 ? std::optional<std::string>(value) : std::nullopt;
-}
-
-// `sub` runs `make()`'s handler when chosen; make() runs after parsing.
-void on_chosen(CLI::App* sub, Invocation& inv, std::function<Handler()> make) {
-  sub->callback([&inv, make = std::move(make)] { inv.handler = make(); });
-}
-
-struct PasswordOptions {
-  CLI::Option* password;
-  CLI::Option* hash;
-};
-
-// --password P | --password-stdin | --hash H, on `sub`.
 PasswordOptions add_password_options(CLI::App* sub, CommandArgs& a) {
   auto* given = sub->add_option("--password", a.password,
                                 "the password (visible in ps; prefer --password-stdin)");
@@ -49,6 +36,8 @@ PasswordSource password_source(const PasswordOptions& o, const CommandArgs& a) {
   return {if_given(o.password, a.password), a.password_stdin, if_given(o.hash, a.hash)};
 }
 
+namespace {
+
 void add_migrate(CLI::App& app, Invocation& inv, CommandArgs& a) {
   auto* sub = app.add_subcommand("migrate", "apply missing schema migrations");
   sub->add_flag("--check", a.check,
@@ -58,32 +47,51 @@ void add_migrate(CLI::App& app, Invocation& inv, CommandArgs& a) {
   });
 }
 
+// The options of `tenant set`; unset ones keep the database's value.
+struct PolicyOptions {
+  CLI::Option* delay;
+  CLI::Option* expire;
+  CLI::Option* tls;
+  CLI::Option* sessions;
+  CLI::Option* logins;
+  CLI::Option* mechanisms;
+  CLI::Option* delete_mode;
+};
+
+TenantPolicyArgs policy_args(const PolicyOptions& o, const CommandArgs& a) {
+  return {if_given(o.delay, a.login_delay),        if_given(o.expire, a.expire_days),
+          if_given(o.tls, a.require_tls),          if_given(o.sessions, a.sessions_max),
+          if_given(o.logins, a.logins_per_minute), if_given(o.mechanisms, a.mechanisms),
+          if_given(o.delete_mode, a.delete_mode)};
+}
+
 void add_tenant_set(CLI::App* tenant, Invocation& inv, CommandArgs& a) {
   auto* set = tenant->add_subcommand(
       "set", "change a tenant's login policy (read at every login; no restart needed)");
   set->add_option("domain", a.domain, "the tenant")->required();
-  auto* delay = set->add_option("--login-delay", a.login_delay,
-                                "SECONDS: least time between two logins of a user (RFC 2449 "
-                                "LOGIN-DELAY); 0 for none");
-  auto* expire = set->add_option(
-      "--expire-days", a.expire_days,
-      "N|never: days a retrieved message may be kept (RFC 2449 EXPIRE; advertised only)");
-  auto* tls = set->add_option("--require-tls", a.require_tls,
-                              "yes|no: refuse this tenant's logins on unencrypted connections");
-  auto* sessions = set->add_option("--sessions-max", a.sessions_max,
-                                   "N|default: concurrent sessions of this tenant per instance");
-  auto* logins = set->add_option("--logins-per-minute", a.logins_per_minute,
-                                 "N|default: logins of this tenant per minute per instance");
-  auto* mechanisms = set->add_option(
+  PolicyOptions o{};
+  o.delay = set->add_option("--login-delay", a.login_delay,
+                            "SECONDS: least time between two logins of a user (RFC 2449 "
+                            "LOGIN-DELAY); 0 for none");
+  o.expire = set->add_option("--expire-days", a.expire_days,
+                             "N|never: days a retrieved message is kept (RFC 2449 EXPIRE; "
+                             "enforced by 'popgate-admin expire')");
+  o.tls = set->add_option("--require-tls", a.require_tls,
+                          "yes|no: refuse this tenant's logins on unencrypted connections");
+  o.sessions = set->add_option("--sessions-max", a.sessions_max,
+                               "N|default: concurrent sessions of this tenant per instance");
+  o.logins = set->add_option("--logins-per-minute", a.logins_per_minute,
+                             "N|default: logins of this tenant per minute per instance");
+  o.mechanisms = set->add_option(
       "--mechanisms", a.mechanisms,
       "\"NAME ...\"|all: the ways to log in this tenant allows, of USER PLAIN LOGIN "
       "SCRAM-SHA-256 OAUTHBEARER XOAUTH2 APOP (those the listener enables; all: every one)");
-  on_chosen(set, inv, [&a, delay, expire, tls, sessions, logins, mechanisms]() -> Handler {
-    TenantPolicyArgs args{
-        if_given(delay, a.login_delay),        if_given(expire, a.expire_days),
-        if_given(tls, a.require_tls),          if_given(sessions, a.sessions_max),
-        if_given(logins, a.logins_per_minute), if_given(mechanisms, a.mechanisms)};
-    return [&a, args](Context& c) { return tenant_set(c, a.domain, args); };
+  o.delete_mode = set->add_option(
+      "--delete-mode", a.delete_mode,
+      "delete|hide: what DELE then QUIT does; hide keeps the messages (never listed again) "
+      "until 'popgate-admin expire' removes them");
+  on_chosen(set, inv, [&a, o]() -> Handler {
+    return [&a, args = policy_args(o, a)](Context& c) { return tenant_set(c, a.domain, args); };
   });
 }
 
@@ -101,13 +109,27 @@ void add_tenant(CLI::App& app, Invocation& inv, CommandArgs& a) {
   show->add_option("domain", a.domain, "the tenant")->required();
   on_chosen(show, inv,
             [&a]() -> Handler { return [&a](Context& c) { return tenant_show(c, a.domain); }; });
+  auto* del = tenant->add_subcommand("del", "delete a tenant (refused while it has users)");
+  del->add_option("domain", a.domain, "the tenant")->required();
+  del->add_flag("--force", a.force, "delete its users and all their messages too");
+  on_chosen(del, inv, [&a]() -> Handler {
+    return [&a](Context& c) { return tenant_del(c, a.domain, a.force); };
+  });
+  auto* stats = tenant->add_subcommand(
+      "stats", "users, sessions online, messages, bytes, retrieved and hidden, per tenant");
+  auto* domain = stats->add_option("domain", a.domain, "only this tenant");
+  on_chosen(stats, inv, [&a, domain]() -> Handler {
+    return [d = if_given(domain, a.domain)](Context& c) { return tenant_stats(c, d); };
+  });
 }
 
 void add_user_add(CLI::App* user, Invocation& inv, CommandArgs& a) {
   auto* add = user->add_subcommand("add", "add a user (generates a password unless given)");
   add->add_option("address", a.address, "LOCAL@DOMAIN")->required();
   const PasswordOptions password = add_password_options(add, a);
-  auto* quota = add->add_option("--quota", a.quota, "quota in bytes (stored; not enforced)");
+  auto* quota = add->add_option(
+      "--quota", a.quota,
+      "quota in bytes (deliveries and imports beyond it are refused; 'user quota' takes K/M/G)");
   on_chosen(add, inv, [&a, password, quota]() -> Handler {
     PasswordSource source = password_source(password, a);
     return [&a, source, q = if_given(quota, a.quota)](Context& c) {
@@ -140,6 +162,34 @@ void add_user_apop(CLI::App* user, Invocation& inv, CommandArgs& a) {
   });
 }
 
+void add_user_state(CLI::App* user, Invocation& inv, CommandArgs& a) {
+  auto* quota = user->add_subcommand("quota", "set or remove a user's quota");
+  quota->add_option("address", a.address, "LOCAL@DOMAIN")->required();
+  quota
+      ->add_option("bytes", a.quota,
+                   "BYTES with an optional K, M, G or T suffix (1K = 1024), or 'none'")
+      ->required();
+  on_chosen(quota, inv, [&a]() -> Handler {
+    return [&a](Context& c) { return user_quota(c, a.address, a.quota); };
+  });
+  auto* show =
+      user->add_subcommand("show", "a user's quota, use, last login, credentials and session");
+  show->add_option("address", a.address, "LOCAL@DOMAIN")->required();
+  on_chosen(show, inv,
+            [&a]() -> Handler { return [&a](Context& c) { return user_show(c, a.address); }; });
+  auto* enable = user->add_subcommand("enable", "let a user log in again");
+  enable->add_option("address", a.address, "LOCAL@DOMAIN")->required();
+  on_chosen(enable, inv, [&a]() -> Handler {
+    return [&a](Context& c) { return user_set_enabled(c, a.address, true, false); };
+  });
+  auto* disable = user->add_subcommand("disable", "refuse a user's logins (keeps its mail)");
+  disable->add_option("address", a.address, "LOCAL@DOMAIN")->required();
+  disable->add_flag("--kick", a.kick, "also end its open session, if any");
+  on_chosen(disable, inv, [&a]() -> Handler {
+    return [&a](Context& c) { return user_set_enabled(c, a.address, false, a.kick); };
+  });
+}
+
 void add_user(CLI::App& app, Invocation& inv, CommandArgs& a) {
   auto* user = app.add_subcommand("user", "manage users (mailboxes)");
   user->require_subcommand(1);
@@ -161,6 +211,7 @@ void add_user(CLI::App& app, Invocation& inv, CommandArgs& a) {
   on_chosen(list, inv, [&a, domain]() -> Handler {
     return [d = if_given(domain, a.domain)](Context& c) { return user_list(c, d); };
   });
+  add_user_state(user, inv, a);
 }
 
 void add_deliver(CLI::App& app, Invocation& inv, CommandArgs& a) {
@@ -182,6 +233,12 @@ void add_maildrop(CLI::App& app, Invocation& inv, CommandArgs& a) {
   list->add_option("address", a.address, "LOCAL@DOMAIN")->required();
   on_chosen(list, inv,
             [&a]() -> Handler { return [&a](Context& c) { return maildrop_list(c, a.address); }; });
+  auto* stats = maildrop->add_subcommand(
+      "stats", "a maildrop's messages, bytes, quota, retrieved, hidden and session");
+  stats->add_option("address", a.address, "LOCAL@DOMAIN")->required();
+  on_chosen(stats, inv, [&a]() -> Handler {
+    return [&a](Context& c) { return maildrop_stats(c, a.address); };
+  });
 }
 
 }  // namespace
@@ -193,12 +250,14 @@ void build_cli(CLI::App& app, Invocation& inv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok; 1 user error (unknown tenant, duplicate user, unreadable file, bad "
-      "value; migrate --check: not up to date); 2 usage; 3 database error; 4 internal error.");
+      "value, over quota; migrate --check: not up to date; kick --wait: still online); 2 usage; "
+      "3 database error; 4 internal error.");
   add_migrate(app, inv, args);
   add_tenant(app, inv, args);
   add_user(app, inv, args);
   add_deliver(app, inv, args);
   add_maildrop(app, inv, args);
+  add_operations(app, inv, args);
 }
 
 }  // namespace popgate::admin

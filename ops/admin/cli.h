@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -32,6 +33,23 @@ struct CommandArgs {
   std::string sessions_max;
   std::string logins_per_minute;
   std::string mechanisms;
+  std::string delete_mode;
+  bool force = false;
+  bool kick = false;
+  int wait_s = 0;
+  // import
+  std::string maildir;
+  std::string mbox;
+  std::string eml_dir;
+  std::string uidl_format;
+  std::string uidl_map;
+  std::string mbox_variant = "mboxrd";
+  bool create_user = false;
+  bool ignore_quota = false;
+  uint64_t batch = 0;           // 0: the command's default
+  uint64_t progress_every = 0;  // 0: the command's default
+  // expire
+  bool dry_run = false;
 };
 
 // Filled in by parsing: the database and the chosen command's handler, which

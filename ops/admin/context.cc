@@ -4,8 +4,8 @@
 
 namespace popgate::admin {
 
-Context::Context(std::string dsn, std::ostream& out, std::istream& in)
-    : dsn_(std::move(dsn)), out_(out), in_(in) {}
+Context::Context(std::string dsn, std::ostream& out, std::istream& in, std::ostream& err)
+    : dsn_(std::move(dsn)), out_(out), in_(in), err_(err) {}
 
 Context::~Context() = default;
 

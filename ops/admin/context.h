@@ -1,4 +1,5 @@
-// What every popgate-admin command gets: where to print, where to read
+// What every popgate-admin command gets: where to print (results to out(),
+// progress and warnings to err()), where to read
 // secrets from, and the database (connected on first use, so that commands
 // can reject bad arguments before touching it). Also the exit codes and the
 // one exception type commands throw for mistakes the user can fix.
@@ -27,7 +28,7 @@ class UserError : public std::runtime_error {
 
 class Context {
  public:
-  Context(std::string dsn, std::ostream& out, std::istream& in);
+  Context(std::string dsn, std::ostream& out, std::istream& in, std::ostream& err);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -36,11 +37,13 @@ class Context {
   [[nodiscard]] pqxx::connection_base& db();
   [[nodiscard]] std::ostream& out() noexcept { return out_; }
   [[nodiscard]] std::istream& in() noexcept { return in_; }
+  [[nodiscard]] std::ostream& err() noexcept { return err_; }
 
  private:
   std::string dsn_;
   std::ostream& out_;
   std::istream& in_;
+  std::ostream& err_;
   std::unique_ptr<pqxx::connection> db_;
 };
 

@@ -91,7 +91,8 @@ Stored insert_message(pqxx::connection_base& db, const Address& address,
 
 }  // namespace
 
-std::string read_message(int fd, const std::string& name) {
+std::string read_message(int fd, const std::string& name,
+                         const std::function<void(std::string_view)>& on_raw) {
   std::string out;
   out.reserve(size_hint(fd));
   std::vector<char> chunk(kReadChunkBytes);
@@ -103,11 +104,19 @@ std::string read_message(int fd, const std::string& name) {
     if (n < 0) throw UserError("cannot read " + name + ": " + std::strerror(errno));
     if (n == 0) break;
     raw_bytes += uint64_t(n);
+    if (on_raw) on_raw(std::string_view(chunk.data(), size_t(n)));
     normalizer.feed(std::string_view(chunk.data(), size_t(n)), out);
     if (out.size() > kDeliverMessageBytesMax) throw UserError(too_big(name));
   }
   if (raw_bytes == 0) throw UserError("empty message from " + name);
   normalizer.finish(out);
+  if (out.size() > kDeliverMessageBytesMax) throw UserError(too_big(name));
+  return out;
+}
+
+std::string normalize_message(std::string_view raw, const std::string& name) {
+  if (raw.empty()) throw UserError("empty message from " + name);
+  std::string out = normalize_crlf(raw);
   if (out.size() > kDeliverMessageBytesMax) throw UserError(too_big(name));
   return out;
 }

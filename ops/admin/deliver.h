@@ -8,8 +8,10 @@
 // refused. Quotas are not enforced here.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "ops/admin/context.h"
 
@@ -25,6 +27,12 @@ struct DeliverArgs {
 
 // Reads fd to its end through a CrlfNormalizer. `name` is for errors.
 // Throws UserError on read errors, empty input, or a message over the cap.
-[[nodiscard]] std::string read_message(int fd, const std::string& name);
+// `on_raw`, when given, sees every octet read, before normalisation (the
+// importer hashes files with it).
+[[nodiscard]] std::string read_message(
+    int fd, const std::string& name, const std::function<void(std::string_view)>& on_raw = nullptr);
+
+// The same rules for a message already in memory (an mbox part).
+[[nodiscard]] std::string normalize_message(std::string_view raw, const std::string& name);
 
 }  // namespace popgate::admin

@@ -35,7 +35,7 @@ int fail(int code, const std::string& message) {
 
 int run(const Invocation& inv) {
   try {
-    Context ctx(inv.dsn, std::cout, std::cin);
+    Context ctx(inv.dsn, std::cout, std::cin, std::cerr);
     return inv.handler(ctx);
   } catch (const UserError& e) {
     return fail(kExitUser, e.what());

@@ -20,4 +20,9 @@ void print_table(std::ostream& out, const std::vector<TableRow>& rows) {
   }
 }
 
+std::string sql_utc(std::string_view column) {
+  return "to_char((" + std::string(column) +
+         ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+}
+
 }  // namespace popgate::admin

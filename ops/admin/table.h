@@ -5,6 +5,7 @@
 
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace popgate::admin {
@@ -12,5 +13,9 @@ namespace popgate::admin {
 using TableRow = std::vector<std::string>;
 
 void print_table(std::ostream& out, const std::vector<TableRow>& rows);
+
+// SQL that renders the timestamptz `column` as "2026-11-27T07:04:55Z" (UTC),
+// the one way the admin commands print times.
+[[nodiscard]] std::string sql_utc(std::string_view column);
 
 }  // namespace popgate::admin

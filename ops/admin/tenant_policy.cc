@@ -43,7 +43,7 @@ ColumnChange number_or(const std::optional<std::string>& text, int64_t min,
 
 bool TenantPolicyUpdate::any() const noexcept {
   return login_delay_s.set || expire_days.set || require_tls.set || sessions_max.set ||
-         logins_per_minute.set || mechanisms.set;
+         logins_per_minute.set || mechanisms.set || delete_mode.set;
 }
 
 std::string canonical_mechanisms(std::string_view list) {
@@ -92,6 +92,13 @@ TenantPolicyUpdate parse_tenant_policy(const TenantPolicyArgs& a) {
   u.sessions_max = number_or(a.sessions_max, 1, "--sessions-max", "default");
   u.logins_per_minute = number_or(a.logins_per_minute, 1, "--logins-per-minute", "default");
   if (a.mechanisms) u.mechanisms = {true, canonical_mechanisms(*a.mechanisms)};
+  if (a.delete_mode) {
+    const std::string v = lowercase_ascii(*a.delete_mode);
+    if (v != "delete" && v != "hide") {
+      throw UserError("--delete-mode '" + *a.delete_mode + "' must be 'delete' or 'hide'");
+    }
+    u.delete_mode = {true, v};
+  }
   return u;
 }
 
@@ -109,11 +116,13 @@ int tenant_set(Context& ctx, std::string_view text, const TenantPolicyArgs& args
       " require_tls = CASE WHEN $6 THEN NULLIF($7, '')::bool ELSE require_tls END,"
       " sessions_max = CASE WHEN $8 THEN NULLIF($9, '')::int ELSE sessions_max END,"
       " logins_per_minute = CASE WHEN $10 THEN NULLIF($11, '')::int ELSE logins_per_minute END,"
-      " mechanisms = CASE WHEN $12 THEN string_to_array(NULLIF($13, ''), ' ') ELSE mechanisms END"
+      " mechanisms = CASE WHEN $12 THEN string_to_array(NULLIF($13, ''), ' ') ELSE mechanisms END,"
+      " delete_mode = CASE WHEN $14 THEN $15 ELSE delete_mode END"
       " WHERE tenant_id = $1",
       tenant_id, u.login_delay_s.set, u.login_delay_s.value, u.expire_days.set, u.expire_days.value,
       u.require_tls.set, u.require_tls.value, u.sessions_max.set, u.sessions_max.value,
-      u.logins_per_minute.set, u.logins_per_minute.value, u.mechanisms.set, u.mechanisms.value);
+      u.logins_per_minute.set, u.logins_per_minute.value, u.mechanisms.set, u.mechanisms.value,
+      u.delete_mode.set, u.delete_mode.value);
   tx.commit();
   ctx.out() << "changed the policy of tenant " << domain << "\n";
   return kExitOk;
@@ -125,7 +134,8 @@ int tenant_show(Context& ctx, std::string_view text) {
   (void)find_tenant(tx, domain);
   const auto row = tx.exec_params1(
       "SELECT login_delay_s, expire_days, require_tls, sessions_max, logins_per_minute,"
-      " coalesce(array_to_string(mechanisms, ' '), '') FROM popgate.tenants WHERE domain = $1",
+      " coalesce(array_to_string(mechanisms, ' '), ''), delete_mode"
+      " FROM popgate.tenants WHERE domain = $1",
       domain);
   auto or_word = [](const pqxx::field& f, const char* word) {
     return f.is_null() ? std::string(word) : std::string(f.c_str());
@@ -137,7 +147,8 @@ int tenant_show(Context& ctx, std::string_view text) {
                           {"require-tls", row[2].as<bool>() ? "yes" : "no"},
                           {"sessions-max", or_word(row[3], "default")},
                           {"logins-per-minute", or_word(row[4], "default")},
-                          {"mechanisms", mechanisms.empty() ? "all" : mechanisms}});
+                          {"mechanisms", mechanisms.empty() ? "all" : mechanisms},
+                          {"delete-mode", row[6].c_str()}});
   return kExitOk;
 }
 

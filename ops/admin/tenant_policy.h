@@ -1,5 +1,6 @@
 // `popgate-admin tenant set|show`: a tenant's login policy, the popgate.tenants
-// columns of schema v2 (login delay, expiry, TLS, limits, mechanisms).
+// columns of schema v2 (login delay, expiry, TLS, limits, mechanisms) and v4
+// (delete mode: what DELE then QUIT does, delete or hide).
 // parse_tenant_policy() is pure (tests call it); the commands use the
 // database.
 #pragma once
@@ -25,6 +26,7 @@ struct TenantPolicyArgs {
   std::optional<std::string> sessions_max;       // N (> 0) | default
   std::optional<std::string> logins_per_minute;  // N (> 0) | default
   std::optional<std::string> mechanisms;         // "NAME ..." | all
+  std::optional<std::string> delete_mode;        // delete | hide
 };
 
 // One column's new value as SQL text; "" stands for NULL.
@@ -39,7 +41,8 @@ struct TenantPolicyUpdate {
   ColumnChange require_tls;  // "true" / "false"
   ColumnChange sessions_max;
   ColumnChange logins_per_minute;
-  ColumnChange mechanisms;  // space-separated canonical names
+  ColumnChange mechanisms;   // space-separated canonical names
+  ColumnChange delete_mode;  // "delete" / "hide"
   [[nodiscard]] bool any() const noexcept;
 };
 
@@ -53,7 +56,7 @@ struct TenantPolicyUpdate {
 
 [[nodiscard]] int tenant_set(Context& ctx, std::string_view domain, const TenantPolicyArgs& args);
 // "KEY  VALUE" lines: domain, login-delay, expire-days, require-tls,
-// sessions-max, logins-per-minute, mechanisms.
+// sessions-max, logins-per-minute, mechanisms, delete-mode.
 [[nodiscard]] int tenant_show(Context& ctx, std::string_view domain);
 
 }  // namespace popgate::admin

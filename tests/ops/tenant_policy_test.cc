@@ -36,6 +36,17 @@ TEST(TenantPolicy, ParseEveryOption) {
   EXPECT_EQ(u.sessions_max.value, "");
   EXPECT_EQ(u.logins_per_minute.value, "60");
   EXPECT_EQ(u.mechanisms.value, "APOP");
+  EXPECT_FALSE(u.delete_mode.set);
+}
+
+TEST(TenantPolicy, DeleteMode) {
+  TenantPolicyArgs a;
+  a.delete_mode = "Hide";
+  const TenantPolicyUpdate u = parse_tenant_policy(a);
+  EXPECT_TRUE(u.any());
+  EXPECT_EQ(u.delete_mode.value, "hide");
+  a.delete_mode = "DELETE";
+  EXPECT_EQ(parse_tenant_policy(a).delete_mode.value, "delete");
 }
 
 TEST(TenantPolicy, RefusesBadNumbers) {
@@ -53,6 +64,8 @@ TEST(TenantPolicy, RefusesBadNumbers) {
   refused([](TenantPolicyArgs& a) { a.sessions_max = "never"; });
   refused([](TenantPolicyArgs& a) { a.logins_per_minute = ""; });
   refused([](TenantPolicyArgs& a) { a.require_tls = "1"; });
+  refused([](TenantPolicyArgs& a) { a.delete_mode = "purge"; });
+  refused([](TenantPolicyArgs& a) { a.delete_mode = ""; });
   TenantPolicyArgs ok;
   ok.login_delay = "2147483647";
   EXPECT_EQ(parse_tenant_policy(ok).login_delay_s.value, "2147483647");

@@ -11,6 +11,7 @@ DEFAULTS = {
     "sessions-max": "default",
     "logins-per-minute": "default",
     "mechanisms": "all",
+    "delete-mode": "delete",
 }
 
 
@@ -39,7 +40,7 @@ class TenantPolicyTest(unittest.TestCase):
         self.assertEqual(show(self.domain), {
             "domain": self.domain, "login-delay": "300", "expire-days": "30",
             "require-tls": "yes", "sessions-max": "50", "logins-per-minute": "120",
-            "mechanisms": "PLAIN SCRAM-SHA-256 OAUTHBEARER"})
+            "mechanisms": "PLAIN SCRAM-SHA-256 OAUTHBEARER", "delete-mode": "delete"})
         row = psql("SELECT login_delay_s, expire_days, require_tls, sessions_max, "
                    "logins_per_minute, mechanisms FROM popgate.tenants "
                    f"WHERE domain = '{self.domain}'")
@@ -120,7 +121,8 @@ class TenantPolicyTest(unittest.TestCase):
              f"WHERE domain = '{self.domain}'")
         self.assertEqual(show(self.domain), {
             "domain": self.domain, "login-delay": "7", "expire-days": "3", "require-tls": "yes",
-            "sessions-max": "9", "logins-per-minute": "11", "mechanisms": "APOP USER"})
+            "sessions-max": "9", "logins-per-minute": "11", "mechanisms": "APOP USER",
+            "delete-mode": "delete"})
 
 
 if __name__ == "__main__":

@@ -121,7 +121,28 @@ const Key kKeys[] = {
      "Logins of one tenant per minute per instance, unless the tenant's policy says otherwise."},
     {"limits", "proxy_header_timeout_ms", POPGATE_FIELD(proxy_header_timeout_ms), 3'000, 60'000,
      "How long a PROXY-protocol connection may take to send its header."},
-    {"log", "level", POPGATE_FIELD(log_level), 0, 0, "debug, info, warn or error."},
+    {"lmtp", "hostname", POPGATE_FIELD(lmtp_hostname), 0, 0,
+     "Name in the LMTP greeting and replies; empty = server.instance_name or the host name."},
+    {"lmtp", "message_bytes_max", POPGATE_FIELD(lmtp_message_bytes_max), 1'024, 1'073'741'824,
+     "Largest message LMTP accepts (SIZE), in octets as stored; PostgreSQL caps a body at 1 GiB."},
+    {"lmtp", "idle_timeout_ms", POPGATE_FIELD(lmtp_idle_timeout_ms), 60'000, 3'600'000,
+     "LMTP idle time between commands (RFC 5321 asks for at least 5 minutes)."},
+    {"lmtp", "data_idle_timeout_ms", POPGATE_FIELD(lmtp_data_idle_timeout_ms), 60'000, 3'600'000,
+     "LMTP idle time while a message is being sent."},
+    {"lmtp", "return_path", POPGATE_FIELD(lmtp_return_path), 0, 0,
+     "Prepend Return-Path: <sender> to delivered messages (the final delivery's job)."},
+    {"lmtp", "over_quota_is_temporary", POPGATE_FIELD(lmtp_over_quota_is_temporary), 0, 0,
+     "A full maildrop answers 452 4.2.2 (the MTA retries) instead of 552 5.2.2 (it bounces)."},
+    {"metrics", "address", POPGATE_FIELD(metrics_address), 0, 0,
+     "host:port of the HTTP port for /metrics, /healthz/live, /healthz/ready and /log/level; "
+     "empty = none. Bind it to an internal address."},
+    {"metrics", "tenant_labels_max", POPGATE_FIELD(tenant_labels_max), 0, 10'000,
+     "Tenants with metric series of their own; the rest are counted as tenant=\"other\"."},
+    {"metrics", "tenant_labels", POPGATE_FIELD(tenant_labels), 0, 0,
+     "Space-separated tenant domains that may have series of their own; empty = the first seen."},
+    {"metrics", "log_level_endpoint", POPGATE_FIELD(log_level_endpoint), 0, 0,
+     "Allow PUT /log/level on the metrics port to change the log level at runtime."},
+    {"log", "level", POPGATE_FIELD(log_level), 0, 0, "debug, info, warn or error (SIGHUP re-reads it)."},
 };
 #undef POPGATE_FIELD
 
@@ -388,6 +409,10 @@ bool validate(const Config& c, std::string* error) {
     *error = "session.capa_expire must be a number of days or never, got '" + c.capa_expire + "'";
     return false;
   }
+  if (!c.metrics_address.empty() && !net::parse_endpoint(c.metrics_address, &endpoint, &why)) {
+    *error = "metrics.address: " + why;
+    return false;
+  }
   if (c.failure_delay_max_ms < c.failure_delay_initial_ms) {
     *error = "limits.failure_delay_max_ms must not be below limits.failure_delay_initial_ms";
     return false;
@@ -396,6 +421,36 @@ bool validate(const Config& c, std::string* error) {
 }
 
 }  // namespace
+
+bool reloadable(std::string_view key) noexcept {
+  return key == "log.level" || key.starts_with("limits.") || key.starts_with("tls.") ||
+         key == "metrics.log_level_endpoint";
+}
+
+std::vector<std::string> changed_keys(const Config& a, const Config& b) {
+  Config x = a;
+  Config y = b;
+  std::vector<std::string> out;
+  for (const Key& k : kKeys) {
+    const Field fx = k.field(x);
+    const Field fy = k.field(y);
+    bool same = true;
+    if (auto* s = std::get_if<std::string*>(&fx)) {
+      same = **s == *std::get<std::string*>(fy);
+    } else if (auto* v = std::get_if<bool*>(&fx)) {
+      same = **v == *std::get<bool*>(fy);
+    } else {
+      same = *std::get<uint32_t*>(fx) == *std::get<uint32_t*>(fy);
+    }
+    if (!same) out.push_back(dotted(k));
+  }
+  bool listeners_same = a.listeners.size() == b.listeners.size();
+  for (size_t i = 0; listeners_same && i < a.listeners.size(); ++i) {
+    listeners_same = a.listeners[i] == b.listeners[i];
+  }
+  if (!listeners_same) out.emplace_back("listeners");
+  return out;
+}
 
 std::vector<KeyInfo> config_keys() {
   std::vector<KeyInfo> out;

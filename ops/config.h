@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ops/listener_config.h"
@@ -71,6 +72,18 @@ struct Config {
   uint32_t sessions_per_tenant_max = 100'000;
   uint32_t logins_per_tenant_per_minute = 60'000;
   uint32_t proxy_header_timeout_ms = 5'000;
+  // [lmtp] (listeners with protocol = lmtp)
+  std::string lmtp_hostname;              // "" = the instance name
+  uint32_t lmtp_message_bytes_max = 64 * 1024 * 1024;
+  uint32_t lmtp_idle_timeout_ms = 300'000;
+  uint32_t lmtp_data_idle_timeout_ms = 300'000;
+  bool lmtp_return_path = true;
+  bool lmtp_over_quota_is_temporary = false;
+  // [metrics]
+  std::string metrics_address;            // "" = no HTTP port (no metrics, no health)
+  uint32_t tenant_labels_max = 100;
+  std::string tenant_labels;              // space-separated; "" = any tenant
+  bool log_level_endpoint = true;
   // [log]
   std::string log_level = "info";
 };
@@ -91,5 +104,12 @@ struct KeyInfo {
 
 // Every key, for `popgate --print-keys` and the README.
 [[nodiscard]] std::vector<KeyInfo> config_keys();
+
+// Keys SIGHUP applies to a running process: log.level, every limits.* key,
+// the TLS files (tls.*) and metrics.log_level_endpoint. Others need a
+// restart.
+[[nodiscard]] bool reloadable(std::string_view key) noexcept;
+// Keys whose values differ between `a` and `b` ("section.key").
+[[nodiscard]] std::vector<std::string> changed_keys(const Config& a, const Config& b);
 
 }  // namespace popgate::ops

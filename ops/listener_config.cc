@@ -27,7 +27,7 @@ std::string_view trim(std::string_view s) {
 
 const std::vector<std::string_view>& listener_keys() {
   static const std::vector<std::string_view> keys = {
-      "name", "address", "tls", "starttls", "allow_cleartext_login", "apop",
+      "name", "address", "protocol", "tls", "starttls", "allow_cleartext_login", "apop",
       "proxy_protocol", "trusted_proxies", "proxy_tls_is_secure"};
   return keys;
 }
@@ -42,6 +42,15 @@ bool set_listener_key(ListenerConfig& l, std::string_view key, std::string_view 
     l.name = std::string(value);
   } else if (key == "address") {
     l.address = std::string(value);
+  } else if (key == "protocol") {
+    if (value == "pop3") {
+      l.protocol = ListenerProtocol::kPop3;
+    } else if (value == "lmtp") {
+      l.protocol = ListenerProtocol::kLmtp;
+    } else {
+      *error = "listener key 'protocol' must be pop3 or lmtp, got '" + std::string(value) + "'";
+      return false;
+    }
   } else if (key == "tls") {
     if (value == "none") {
       l.tls = ListenerTls::kNone;
@@ -97,6 +106,10 @@ bool validate_listener(const ListenerConfig& l, bool tls_configured, std::string
   std::string why;
   if (!net::parse_endpoint(l.address, &endpoint, &why)) {
     *error = where + "address: " + why;
+    return false;
+  }
+  if (l.protocol == ListenerProtocol::kLmtp && (l.tls != ListenerTls::kNone || l.proxy_protocol)) {
+    *error = where + "protocol = lmtp takes neither tls nor proxy_protocol (serve it on a private network)";
     return false;
   }
   if (l.tls == ListenerTls::kImplicit && !tls_configured) {

@@ -6,6 +6,7 @@
 // separated by ';'), and repeated --listener flags. An entry in the last two
 // is a spec string with the same keys as the TOML table:
 //   name=pop3s,address=0.0.0.0:995,tls=implicit,proxy_protocol=true,trusted_proxies=10.0.0.0/8 ::1
+//   name=lmtp,address=10.0.0.5:24,protocol=lmtp
 // (commas separate keys; spaces separate CIDRs). Without any, the single
 // [listener] section (default 127.0.0.1:1110) is the one listener.
 #pragma once
@@ -21,8 +22,14 @@ enum class ListenerTls : uint8_t {
   kImplicit,  // TLS from the first byte (RFC 8314; port 995)
 };
 
+enum class ListenerProtocol : uint8_t {
+  kPop3,
+  kLmtp,  // RFC 2033 delivery from an MTA: plain TCP, no TLS, no PROXY, no logins
+};
+
 struct ListenerConfig {
   std::string name = "pop3";
+  ListenerProtocol protocol = ListenerProtocol::kPop3;
   std::string address = "127.0.0.1:1110";
   ListenerTls tls = ListenerTls::kNone;
   bool starttls = true;               // offer STLS if TLS is configured
@@ -31,6 +38,8 @@ struct ListenerConfig {
   bool proxy_protocol = false;        // a PROXY v1/v2 header comes first
   std::string trusted_proxies;        // CIDRs allowed to send it
   bool proxy_tls_is_secure = true;    // a PROXY SSL TLV counts as TLS
+
+  bool operator==(const ListenerConfig&) const = default;
 };
 
 // Sets one key from text; false with *error naming the key.

@@ -4,10 +4,16 @@
 // check, binding the listeners. Then one thread per shard runs its loop and
 // this thread only waits for signals:
 //   SIGINT          stop now: sessions are told -ERR [SYS/TEMP], no UPDATE
-//   SIGTERM         drain: stop accepting, let sessions finish for
-//                   server.drain_timeout_ms, then stop as for SIGINT
+//   SIGTERM         drain: readiness goes false, stop accepting, let
+//                   sessions finish for server.drain_timeout_ms, then stop
+//                   as for SIGINT
 //   a second signal stop now
-//   SIGHUP          reload the TLS certificates (new connections use them)
+//   SIGHUP          re-read the configuration (file, environment, flags):
+//                   apply log.level, the limits thresholds and the TLS
+//                   certificates (new connections use them); warn about
+//                   changed keys that need a restart
+// The optional HTTP status port (metrics.address) runs on CivetWeb's own
+// threads: /metrics, /healthz/live, /healthz/ready, /log/level.
 #include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -16,8 +22,9 @@
 #include <chrono>
 #include <cstring>
 #include <cstdio>
-#include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <memory>
 #include <string>
@@ -25,7 +32,9 @@
 #include <vector>
 
 #include "ops/config.h"
+#include "ops/metrics.h"
 #include "ops/schema_check.h"
+#include "ops/status_server.h"
 #include "server/auth/kdf_pool.h"
 #include "server/auth/oauth.h"
 #include "server/limits/concurrency_limit.h"
@@ -99,6 +108,23 @@ pop3::SessionConfig session_config(const ops::Config& config, const ops::Listene
   return sc;
 }
 
+lmtp::SessionConfig lmtp_config(const ops::Config& config) {
+  lmtp::SessionConfig lc;
+  lc.hostname = config.lmtp_hostname;
+  if (lc.hostname.empty()) lc.hostname = config.instance_name;
+  if (lc.hostname.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    lc.hostname = host;
+  }
+  lc.idle_timeout = std::chrono::milliseconds(config.lmtp_idle_timeout_ms);
+  lc.data_idle_timeout = std::chrono::milliseconds(config.lmtp_data_idle_timeout_ms);
+  lc.message_bytes_max = config.lmtp_message_bytes_max;
+  lc.return_path = config.lmtp_return_path;
+  lc.over_quota_is_temporary = config.lmtp_over_quota_is_temporary;
+  return lc;
+}
+
 std::shared_ptr<const tls::TlsContext> load_tls(const ops::Config& config, std::string* error) {
   if (config.tls_certificates.empty()) return nullptr;
   tls::TlsConfig t;
@@ -145,7 +171,27 @@ struct LimitTables {
   limits::ConcurrencyLimit<limits::TenantKey> per_tenant;
   limits::LoginFailureDelay<limits::AddressKey> failures;
   limits::RateLimit<limits::TenantKey> tenant_logins;
+  shard::LimitThresholds thresholds;
 };
+
+void apply_thresholds(const ops::Config& config, shard::LimitThresholds& t) {
+  t.connections_per_address_max.store(config.connections_per_address_max, std::memory_order_relaxed);
+  t.sessions_per_user_max.store(config.sessions_per_user_max, std::memory_order_relaxed);
+  t.sessions_per_tenant_max.store(config.sessions_per_tenant_max, std::memory_order_relaxed);
+  t.logins_per_tenant_per_minute.store(config.logins_per_tenant_per_minute, std::memory_order_relaxed);
+  t.failures_per_address_max.store(config.failures_per_address_max, std::memory_order_relaxed);
+  t.proxy_header_timeout_ms.store(config.proxy_header_timeout_ms, std::memory_order_relaxed);
+}
+
+std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const size_t space = text.find(' ');
+    if (space != 0) out.emplace_back(text.substr(0, space));
+    text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
+  }
+  return out;
+}
 
 shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
                                   const std::vector<std::vector<int>>& fds,
@@ -165,6 +211,8 @@ shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
     std::string ignored;  // validated when the config was loaded
     if (l.proxy_protocol) lo.trusted_proxies = *proxy::CidrSet::parse(l.trusted_proxies, &ignored);
     lo.proxy_tls_is_secure = l.proxy_tls_is_secure;
+    lo.lmtp = l.protocol == ops::ListenerProtocol::kLmtp;
+    lo.lmtp_session = lmtp_config(config);
     o.listeners.push_back(std::move(lo));
   }
   o.tls = tls;
@@ -174,12 +222,9 @@ shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
   o.limits.sessions_per_tenant = &tables.per_tenant;
   o.limits.login_failures = config.failure_delay_initial_ms > 0 ? &tables.failures : nullptr;
   o.limits.tenant_logins = &tables.tenant_logins;
-  o.limits.connections_per_address_max = config.connections_per_address_max;
-  o.limits.sessions_per_user_max = config.sessions_per_user_max;
-  o.limits.sessions_per_tenant_max = config.sessions_per_tenant_max;
-  o.limits.logins_per_tenant_per_minute = config.logins_per_tenant_per_minute;
-  o.limits.failures_per_address_max = config.failures_per_address_max;
-  o.limits.proxy_header_timeout = std::chrono::milliseconds(config.proxy_header_timeout_ms);
+  o.limits.thresholds = &tables.thresholds;
+  o.tenant_labels_max = config.tenant_labels_max;
+  o.tenant_labels_only = split_words(config.tenant_labels);
   o.verify_cache_entries = config.verify_cache_entries;
   o.verify_cache_ttl = std::chrono::milliseconds(config.verify_cache_ttl_ms);
   o.output_buffer_bytes = config.output_buffer_bytes;
@@ -198,7 +243,113 @@ shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
   return o;
 }
 
-int serve(const ops::Config& config) {
+// What /healthz/ready and popgate_ready report. Written by the signal loop
+// and the shards, read by the HTTP threads.
+class Readiness {
+ public:
+  Readiness(std::string dsn, const std::vector<std::unique_ptr<shard::Shard>>& shards)
+      : dsn_(std::move(dsn)), shards_(shards) {}
+  void set_serving() noexcept { serving_.store(true); }
+  void set_draining() noexcept { draining_.store(true); }
+  [[nodiscard]] bool draining() const noexcept { return draining_.load(); }
+
+  // Empty when ready. The schema check runs at most every kSchemaCheckEvery
+  // (it blocks this HTTP thread on PostgreSQL, never a shard).
+  std::string not_ready_reason() {
+    if (draining_.load()) return "draining";
+    if (!serving_.load()) return "starting";
+    for (const auto& sh : shards_) {
+      if (sh->counters().pg_connections_up.value() == 0) {
+        return "shard " + std::to_string(sh->index()) + " has no PostgreSQL connection";
+      }
+    }
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_schema_check_) {
+      schema_problem_ = ops::check_schema(dsn_).value_or("");
+      next_schema_check_ = now + kSchemaCheckEvery;
+    }
+    return schema_problem_;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kSchemaCheckEvery{10};
+  const std::string dsn_;
+  const std::vector<std::unique_ptr<shard::Shard>>& shards_;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> draining_{false};
+  std::mutex mu_;  // guards the two below
+  std::chrono::steady_clock::time_point next_schema_check_{};
+  std::string schema_problem_;
+};
+
+void set_log_level(const std::string& name) {
+  log::Level level{};
+  if (log::parse_level(name, &level)) log::set_level(level);
+}
+
+// SIGHUP: re-read everything, apply what can change while running.
+void reload(int argc, const char* const* argv, ops::Config& current, LimitTables& tables,
+            const std::vector<std::unique_ptr<shard::Shard>>& shards,
+            std::mutex& tls_mu, std::shared_ptr<const tls::TlsContext>& tls_current) {
+  std::string error;
+  bool exit_now = false;
+  const auto fresh = ops::load_config(argc, argv, &error, &exit_now);
+  if (!fresh) {
+    POPGATE_LOG(kError, "reload_failed").str("reason", error);
+    return;
+  }
+  std::vector<std::string> applied;
+  std::vector<std::string> restart;
+  for (const std::string& key : ops::changed_keys(current, *fresh)) {
+    (ops::reloadable(key) ? applied : restart).push_back(key);
+  }
+  // Certificates reload even when their paths did not change: the files may
+  // have. A failed load keeps the ones in use.
+  std::string why;
+  auto context = load_tls(*fresh, &why);
+  if (!fresh->tls_certificates.empty() && !context) {
+    POPGATE_LOG(kError, "tls_reload_failed").str("reason", why);
+    return;
+  }
+  if ((context == nullptr) != (current.tls_certificates.empty())) {
+    // Turning TLS on or off changes what listeners offer: restart.
+    POPGATE_LOG(kError, "reload_failed").str("reason", "tls.certificates cannot be set or cleared without a restart");
+    return;
+  }
+  for (const auto& sh : shards) sh->set_tls_context(context);
+  {
+    std::lock_guard lock(tls_mu);
+    tls_current = context;
+  }
+  set_log_level(fresh->log_level);
+  apply_thresholds(*fresh, tables.thresholds);
+  std::string applied_text;
+  for (const std::string& k : applied) applied_text += (applied_text.empty() ? "" : " ") + k;
+  std::string restart_text;
+  for (const std::string& k : restart) restart_text += (restart_text.empty() ? "" : " ") + k;
+  POPGATE_LOG(kInfo, "reloaded")
+      .str("applied", applied_text)
+      .unum("certificates", context ? context->certificates().size() : 0);
+  if (!restart.empty()) {
+    POPGATE_LOG(kWarn, "restart_required").str("keys", restart_text);
+  }
+  // Keep the keys that need a restart as they are running.
+  ops::Config next = current;
+  next.log_level = fresh->log_level;
+  next.tls_certificates = fresh->tls_certificates;
+  next.tls_sni_directory = fresh->tls_sni_directory;
+  next.tls_ticket_key_file = fresh->tls_ticket_key_file;
+  next.connections_per_address_max = fresh->connections_per_address_max;
+  next.sessions_per_user_max = fresh->sessions_per_user_max;
+  next.sessions_per_tenant_max = fresh->sessions_per_tenant_max;
+  next.logins_per_tenant_per_minute = fresh->logins_per_tenant_per_minute;
+  next.failures_per_address_max = fresh->failures_per_address_max;
+  next.proxy_header_timeout_ms = fresh->proxy_header_timeout_ms;
+  current = std::move(next);
+}
+
+int serve(int argc, const char* const* argv, ops::Config config) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -207,13 +358,15 @@ int serve(const ops::Config& config) {
   // Blocked before any thread starts, so only sigwait() below sees them.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  const int64_t start_time_s = static_cast<int64_t>(std::time(nullptr));
 
   if (!wait_for_schema(config)) return 1;
 
   const unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
   const unsigned shards = config.shards == 0 ? cpus : config.shards;
   std::string error;
-  const std::shared_ptr<const tls::TlsContext> tls = load_tls(config, &error);
+  std::mutex tls_mu;  // guards tls (the status threads read it)
+  std::shared_ptr<const tls::TlsContext> tls = load_tls(config, &error);
   if (!config.tls_certificates.empty() && !tls) {
     POPGATE_LOG(kError, "startup_failed").str("reason", "tls: " + error);
     return 1;
@@ -254,6 +407,7 @@ int serve(const ops::Config& config) {
   auth::KdfPool kdf(config.kdf_threads, config.kdf_queue_max);
   (void)auth::dummy_hash();  // computed once now, not under the first login
   LimitTables tables(config, size_t{shards} * config.connections_per_shard_max);
+  apply_thresholds(config, tables.thresholds);
   std::vector<std::unique_ptr<shard::Shard>> shard_list;
   std::vector<std::thread> threads;
   // Written by the shard threads, read here: setup result and "loop ended".
@@ -263,6 +417,41 @@ int serve(const ops::Config& config) {
     shard_list.push_back(std::make_unique<shard::Shard>(
         shard_options(config, i, fds, tls, oauth ? &*oauth : nullptr, tables, instance_id), kdf));
   }
+
+  // The status port comes up before the shards so a failure to bind it
+  // fails startup; it says "starting" until every shard accepts.
+  Readiness readiness(config.dsn, shard_list);
+  std::unique_ptr<ops::MetricsExporter> exporter;
+  std::unique_ptr<ops::StatusServer> status;
+  if (!config.metrics_address.empty()) {
+    ops::MetricsSources src;
+    for (const auto& sh : shard_list) src.shards.push_back(sh.get());
+    for (const ops::ListenerConfig& l : config.listeners) src.listeners.push_back(l.name);
+    src.tenant_labels_max = config.tenant_labels_max;
+    src.start_time_s = start_time_s;
+    src.kdf_queued = [&kdf] { return kdf.queued(); };
+    src.draining = [&readiness] { return readiness.draining(); };
+    src.ready = [&readiness] { return readiness.not_ready_reason().empty(); };
+    src.certificates = [&tls_mu, &tls] {
+      std::lock_guard lock(tls_mu);
+      std::vector<std::pair<std::string, int64_t>> out;
+      if (tls) {
+        for (const tls::CertificateInfo& c : tls->certificates()) out.emplace_back(c.source_file, c.not_after_s);
+      }
+      return out;
+    };
+    exporter = std::make_unique<ops::MetricsExporter>(std::move(src));
+    ops::StatusHooks hooks;
+    hooks.metrics = [&exporter] { return exporter->render(); };
+    hooks.not_ready_reason = [&readiness] { return readiness.not_ready_reason(); };
+    hooks.log_level_endpoint = config.log_level_endpoint;
+    status = ops::StatusServer::start(config.metrics_address, std::move(hooks), &error);
+    if (!status) {
+      POPGATE_LOG(kError, "startup_failed").str("reason", "metrics.address: " + error);
+      return 1;
+    }
+  }
+
   for (unsigned i = 0; i < shards; ++i) {
     threads.emplace_back([&, i] {
       results[i].store(shard_list[i]->run());
@@ -286,25 +475,32 @@ int serve(const ops::Config& config) {
     }
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  readiness.set_serving();
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const ops::ListenerConfig& l = config.listeners[i];
     POPGATE_LOG(kInfo, "listening")
         .str("listener", l.name)
         .str("address", bound_addresses[i])
-        .str("tls", l.tls == ops::ListenerTls::kImplicit ? "implicit" : (tls && l.starttls ? "starttls" : "none"))
+        .str("protocol", l.protocol == ops::ListenerProtocol::kLmtp ? "lmtp" : "pop3")
+        .str("tls", l.tls == ops::ListenerTls::kImplicit ? "implicit"
+                    : (tls && l.starttls && l.protocol == ops::ListenerProtocol::kPop3 ? "starttls" : "none"))
         .boolean("proxy_protocol", l.proxy_protocol)
         .unum("shards", shards)
         .str("instance", instance_id)
         .num("schema_version", storage::schema_version());
   }
+  if (status) {
+    POPGATE_LOG(kInfo, "status_listening").str("address", status->bound_address());
+  }
   if (!config.ready_file.empty()) {
     // The first listener's address on the first line; then "name address"
-    // for every listener, for scripts and tests.
+    // for every listener, and "metrics address" for the status port.
     std::ofstream out(config.ready_file + ".tmp");
     out << bound_addresses[0] << "\n";
     for (size_t i = 0; i < config.listeners.size(); ++i) {
       out << config.listeners[i].name << " " << bound_addresses[i] << "\n";
     }
+    if (status) out << "metrics " << status->bound_address() << "\n";
     out.close();
     std::rename((config.ready_file + ".tmp").c_str(), config.ready_file.c_str());
   }
@@ -321,19 +517,12 @@ int serve(const ops::Config& config) {
     siginfo_t info;
     if (sigtimedwait(&signals, &info, &wait) < 0) continue;  // timeout or EINTR
     if (info.si_signo == SIGHUP) {
-      // Certificates reload; a failed load keeps the ones in use.
-      std::string why;
-      auto fresh = load_tls(config, &why);
-      if (!config.tls_certificates.empty() && !fresh) {
-        POPGATE_LOG(kError, "tls_reload_failed").str("reason", why);
-        continue;
-      }
-      for (auto& sh : shard_list) sh->set_tls_context(fresh);
-      POPGATE_LOG(kInfo, "tls_reloaded").unum("certificates", fresh ? fresh->certificates().size() : 0);
+      reload(argc, argv, config, tables, shard_list, tls_mu, tls);
       continue;
     }
     const bool now = info.si_signo == SIGINT || stop_sent;
     const auto drain = now ? std::chrono::milliseconds(0) : std::chrono::milliseconds(config.drain_timeout_ms);
+    readiness.set_draining();
     POPGATE_LOG(kInfo, "stopping")
         .str("signal", info.si_signo == SIGINT ? "SIGINT" : "SIGTERM")
         .num("drain_ms", drain.count());
@@ -341,6 +530,7 @@ int serve(const ops::Config& config) {
     stop_sent = true;
   }
   for (auto& t : threads) t.join();
+  status.reset();  // before the shards it reads go away
   POPGATE_LOG(kInfo, "stopped").str("instance", instance_id);
   return 0;
 }
@@ -365,7 +555,7 @@ int main(int argc, char** argv) {
   (void)popgate::log::parse_level(config->log_level, &level);
   popgate::log::set_level(level);
   popgate::log::start(1);
-  const int rc = popgate::serve(*config);
+  const int rc = popgate::serve(argc, argv, *config);
   popgate::log::stop();
   return rc;
 }

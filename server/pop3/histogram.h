@@ -21,6 +21,8 @@ inline constexpr std::array<uint64_t, 7> kMessageCountBounds = {0, 10, 100, 1'00
 // Upper bounds of maildrop sizes at login, in KiB (64 KiB .. 16 GiB).
 inline constexpr std::array<uint64_t, 6> kMaildropKibBounds = {64, 1'024, 16 * 1'024, 256 * 1'024,
                                                                1'024 * 1'024, 16 * 1'024 * 1'024};
+// Upper bounds of per-wakeup batch sizes (event-loop figures).
+inline constexpr std::array<uint64_t, 9> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 template <const auto& Bounds>
 class FixedHistogram {
@@ -58,5 +60,6 @@ class DurationHistogram : public FixedHistogram<kDurationBoundsUs> {
 
 using MessageCountHistogram = FixedHistogram<kMessageCountBounds>;
 using MaildropKibHistogram = FixedHistogram<kMaildropKibBounds>;
+using BatchHistogram = FixedHistogram<kBatchBounds>;
 
 }  // namespace popgate::pop3

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "server/auth/scram.h"
+#include "server/lmtp/session.h"
 #include "server/limits/keys.h"
 #include "server/pop3/session.h"
 #include "server/proxy/proxy_protocol.h"
@@ -30,7 +31,9 @@
 
 namespace popgate::shard {
 
-enum class Phase : uint8_t { kProxyHeader, kTlsHandshake, kSession };
+// kLmtp: an LMTP delivery connection (lmtp listeners); it has no PROXY,
+// TLS or POP3 session, only `lmtp`.
+enum class Phase : uint8_t { kProxyHeader, kTlsHandshake, kSession, kLmtp };
 
 struct Connection {
   uint32_t slot = 0;
@@ -75,6 +78,8 @@ struct Connection {
   bool address_counted = false;
   std::optional<limits::UserKey> user_counted;
   std::optional<limits::TenantKey> tenant_counted;
+  uint32_t tenant_slot = UINT32_MAX;      // TenantMetrics slot, once the user is known
+  bool tenant_session_counted = false;    // counted in that slot's sessions gauge
   int64_t tenant_sessions_max = -1;       // from the user lookup; -1 = default
   int64_t tenant_logins_per_minute = -1;
 
@@ -93,6 +98,7 @@ struct Connection {
   std::array<char, 64> server_name{};
   std::array<char, 64> domain{};  // the tenant's, once the user is known
   std::optional<pop3::Session> session;
+  std::optional<lmtp::Session> lmtp;  // phase kLmtp only
 
   [[nodiscard]] std::string_view peer_text() const noexcept { return peer.data(); }
   [[nodiscard]] std::string_view server_name_text() const noexcept { return server_name.data(); }

@@ -58,15 +58,25 @@ Connection* ConnectionTable::find(uint32_t slot, uint32_t generation) noexcept {
 
 // ---- Setup ---------------------------------------------------------------------
 
+std::string_view conn_state_name(ConnState s) noexcept {
+  static constexpr std::array<std::string_view, kConnStates> kNames = {
+      "proxy_header", "tls_handshake", "authorization", "transaction", "update", "closing", "lmtp"};
+  const auto i = static_cast<size_t>(s);
+  return i < kNames.size() ? kNames[i] : "unknown";
+}
+
 Shard::Shard(ShardOptions options, auth::KdfPool& kdf)
     : opts_(std::move(options)),
       kdf_(kdf),
+      counters_(opts_.listeners.size()),
+      tenants_(opts_.tenant_labels_max, opts_.tenant_labels_only),
       out_pool_(opts_.output_buffer_bytes),
       tls_pool_(tls::kCiphertextPendingBytesMax),
       tls_(opts_.tls),
       verify_cache_(std::max<uint32_t>(opts_.verify_cache_entries, 1),
                     std::chrono::duration_cast<Clock::duration>(opts_.verify_cache_ttl)),
-      table_(opts_.connections_max) {
+      table_(opts_.connections_max),
+      thresholds_(opts_.limits.thresholds != nullptr ? *opts_.limits.thresholds : default_thresholds_) {
   POPGATE_CHECK(opts_.listeners.size() <= 255, "at most 255 listeners");
   for (ListenerOptions& l : opts_.listeners) listeners_.push_back(ListenerState{std::move(l)});
   opts_.listeners.clear();
@@ -102,9 +112,10 @@ int Shard::run() {
   POPGATE_LOG(kDebug, "shard_started").unum("shard", opts_.index).unum("ring_flags", ring_.setup_flags());
 
   while (!done_) {
-    ring_.submit_and_wait(1);
+    const int submitted = ring_.submit_and_wait(1);
     now_ = Clock::now();
     counters_.loop_wakeups.add();
+    if (submitted > 0) counters_.submit_batch.observe(static_cast<uint64_t>(submitted));
     io_uring* ring = ring_.raw();
     unsigned head = 0;
     unsigned seen = 0;
@@ -115,6 +126,7 @@ int Shard::run() {
     }
     io_uring_cq_advance(ring, seen);
     counters_.loop_completions.add(seen);
+    counters_.completions_per_wakeup.observe(seen);
     // Storage and KDF replies can also arrive without a wakeup (a request
     // refused at once); drain until both are quiet.
     while (drain_storage() || drain_kdf()) {
@@ -221,7 +233,7 @@ void Shard::handle_accept(uint8_t listener, const io_uring_cqe& cqe) noexcept {
   if (!more) l.accept_armed = false;
   if (cqe.res >= 0) {
     on_accepted(listener, cqe.res);
-  } else if (cqe.res != -ECANCELED) {
+  } else if (cqe.res != -ECANCELED && !l.closed) {
     counters_.accept_errors.add();
     if (cqe.res == -EMFILE || cqe.res == -ENFILE || cqe.res == -ENOMEM || cqe.res == -ENOBUFS) {
       // Out of descriptors or memory: retrying at once would spin. Try
@@ -246,6 +258,7 @@ void Shard::on_accepted(uint8_t listener, int fd) noexcept {
   Connection* c = stopping_ ? nullptr : table_.allocate();
   if (c == nullptr) {
     counters_.connections_rejected.add();
+    counters_.listeners[listener].rejected.add();
     close(fd);
     return;
   }
@@ -264,6 +277,8 @@ void Shard::on_accepted(uint8_t listener, int fd) noexcept {
   c->user_counted.reset();
   c->tenant_counted.reset();
   c->tenant_sessions_max = c->tenant_logins_per_minute = -1;
+  c->tenant_slot = UINT32_MAX;
+  c->tenant_session_counted = false;
   c->opened_at = now_;
   c->server_name[0] = '\0';
   c->domain[0] = '\0';
@@ -273,9 +288,19 @@ void Shard::on_accepted(uint8_t listener, int fd) noexcept {
   c->client_len = sizeof c->client;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&c->client), &c->client_len) != 0) c->client_len = 0;
   set_peer_text(*c);
-  c->session.emplace(l.options.session, out_pool_, counters_.pop3);
+  POPGATE_LOG(kDebug, "connection_accepted")
+      .str("listener", l.options.name)
+      .str("peer", c->peer_text())
+      .unum("shard", opts_.index);
   counters_.connections_accepted.add();
   counters_.connections_active.store(table_.active(), std::memory_order_relaxed);
+  counters_.listeners[listener].accepted.add();
+  counters_.listeners[listener].active.add();
+  if (l.options.lmtp) {
+    start_lmtp(*c);
+    return;
+  }
+  c->session.emplace(l.options.session, out_pool_, counters_.pop3);
   if (l.options.proxy_protocol) {
     // Only the configured load balancers may speak first.
     if (c->client_len == 0 ||
@@ -292,7 +317,8 @@ void Shard::on_accepted(uint8_t listener, int fd) noexcept {
       proxy_pool_.pop_back();
     }
     c->phase = Phase::kProxyHeader;
-    c->setup_deadline = now_ + opts_.limits.proxy_header_timeout;
+    c->setup_deadline =
+        now_ + std::chrono::milliseconds(threshold(&LimitThresholds::proxy_header_timeout_ms));
     pump(*c);
     return;
   }
@@ -317,15 +343,25 @@ void Shard::handle_tick() noexcept {
     renew_leases();
   }
   if (stopping_ && !sessions_shut_ && now_ >= drain_deadline_) shutdown_sessions();
+  publish_storage_stats();
   // Linear scan: ~5 ns a connection, so 50,000 sessions cost a quarter of
   // a millisecond per tick; cheaper in code and cache than a timer wheel.
-  table_.for_each_active([this](Connection& c) {
+  // It also samples what every connection is doing, for the state gauges.
+  std::array<int64_t, kConnStates> by_state{};
+  table_.for_each_active([this, &by_state](Connection& c) {
+    ++by_state[static_cast<size_t>(conn_state(c))];
     if (c.closing) return;
     if (c.lingering) {
       if (now_ >= c.linger_until) {
         counters_.linger_timeouts.add();
         begin_close(c);
       }
+      return;
+    }
+    if (c.phase == Phase::kLmtp) {
+      if (now_ < c.lmtp->deadline()) return;
+      c.lmtp->handle_timer(now_);
+      pump(c);
       return;
     }
     if (c.phase != Phase::kSession) {
@@ -339,6 +375,40 @@ void Shard::handle_tick() noexcept {
     c.session->handle_timer(now_);
     pump(c);
   });
+  for (size_t i = 0; i < kConnStates; ++i) counters_.connections_by_state[i].set(by_state[i]);
+}
+
+ConnState Shard::conn_state(const Connection& c) noexcept {
+  if (c.closing || c.lingering) return ConnState::kClosing;
+  if (c.phase == Phase::kProxyHeader) return ConnState::kProxyHeader;
+  if (c.phase == Phase::kTlsHandshake) return ConnState::kTlsHandshake;
+  if (c.phase == Phase::kLmtp) return ConnState::kLmtp;
+  switch (c.session->state()) {
+    case pop3::Session::State::kAuthorization:
+      return ConnState::kAuthorization;
+    case pop3::Session::State::kTransaction:
+      return ConnState::kTransaction;
+    case pop3::Session::State::kUpdate:
+      return ConnState::kUpdate;
+    case pop3::Session::State::kDone:
+      break;
+  }
+  return ConnState::kClosing;
+}
+
+void Shard::publish_storage_stats() noexcept {
+  const storage::PgClientStats st = pg_->stats();
+  counters_.pg_connections_up.set(st.connections_up);
+  counters_.pg_in_flight.set(st.in_flight);
+  counters_.pg_queued.set(st.queued);
+  counters_.pg_requests.set(static_cast<int64_t>(st.requests));
+  counters_.pg_errors_temporary.set(static_cast<int64_t>(st.errors_temporary));
+  counters_.pg_errors_permanent.set(static_cast<int64_t>(st.errors_permanent));
+  counters_.pg_timeouts.set(static_cast<int64_t>(st.timeouts));
+  counters_.pg_overloaded.set(static_cast<int64_t>(st.overloaded));
+  counters_.pg_deadline_expired.set(static_cast<int64_t>(st.deadline_expired));
+  counters_.pg_connect_failures.set(static_cast<int64_t>(st.connect_failures));
+  counters_.pg_reconnects.set(static_cast<int64_t>(st.reconnects));
 }
 
 void Shard::handle_control() noexcept {
@@ -353,7 +423,20 @@ void Shard::handle_control() noexcept {
       POPGATE_LOG(kInfo, "tls_context_reloaded").unum("shard", opts_.index);
     }
   }
-  if (stop_requested_.load(std::memory_order_acquire) && !stopping_) begin_stop();
+  if (stop_requested_.load(std::memory_order_acquire)) {
+    if (!stopping_) {
+      begin_stop();
+    } else {
+      // A second request (a second signal) may shorten the drain: "now".
+      const auto drain = std::chrono::milliseconds(drain_ms_.load(std::memory_order_relaxed));
+      if (now_ + drain < drain_deadline_) {
+        drain_deadline_ = now_ + drain;
+        hard_deadline_ = drain_deadline_ + opts_.stop_grace;
+        POPGATE_LOG(kInfo, "shard_stop_hastened").unum("shard", opts_.index).num("drain_ms", drain.count());
+        if (!sessions_shut_ && drain.count() == 0) shutdown_sessions();
+      }
+    }
+  }
   if (!done_) arm_poll(Op::kPollControl, control_fd_);
 }
 
@@ -369,9 +452,15 @@ void Shard::begin_stop() noexcept {
       io_uring_prep_cancel64(sqe, net::pack(Op::kAccept, i), 0);
       io_uring_sqe_set_data64(sqe, net::pack(Op::kCancel));
     }
-    // The pending accept holds its own reference to the socket; closing our
-    // descriptor now stops new connections once the cancel lands.
-    if (!l.closed) close(l.options.fd);
+    // io_uring keeps its own reference to the socket for a while after the
+    // cancel, and a listening socket outlives close() while any reference
+    // does: the kernel would go on completing handshakes nobody accepts.
+    // shutdown() takes it out of LISTEN at once, so new connections are
+    // refused and the load balancer moves on.
+    if (!l.closed) {
+      ::shutdown(l.options.fd, SHUT_RDWR);
+      close(l.options.fd);
+    }
     l.closed = true;
   }
   POPGATE_LOG(kInfo, "shard_stopping").unum("shard", opts_.index).num("drain_ms", drain.count())
@@ -383,6 +472,11 @@ void Shard::shutdown_sessions() noexcept {
   sessions_shut_ = true;
   table_.for_each_active([this](Connection& c) {
     if (c.closing || c.lingering) return;
+    if (c.phase == Phase::kLmtp) {
+      c.lmtp->handle_shutdown(now_);
+      pump(c);
+      return;
+    }
     if (c.phase != Phase::kSession) {
       begin_close(c);
       return;

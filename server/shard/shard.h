@@ -29,12 +29,14 @@
 #include "server/limits/concurrency_limit.h"
 #include "server/limits/login_failure_delay.h"
 #include "server/limits/rate_limit.h"
+#include "server/lmtp/session.h"
 #include "server/net/buffer_ring.h"
 #include "server/net/ring.h"
 #include "server/pop3/counters.h"
 #include "server/pop3/session.h"
 #include "server/proxy/cidr.h"
 #include "server/shard/connection.h"
+#include "server/shard/tenant_metrics.h"
 #include "server/tls/tls_context.h"
 #include "storage/pg_client.h"
 
@@ -51,6 +53,20 @@ struct ListenerOptions {
   bool proxy_protocol = false;   // a PROXY header comes first
   proxy::CidrSet trusted_proxies;
   bool proxy_tls_is_secure = true;  // a PROXY SSL TLV counts as TLS
+  // An LMTP delivery listener: no PROXY, no TLS, no POP3 session.
+  bool lmtp = false;
+  lmtp::SessionConfig lmtp_session;
+};
+
+// Limit values that SIGHUP may change while shards run: main stores, shards
+// load (relaxed; a login sees the old value or the new one).
+struct LimitThresholds {
+  std::atomic<uint32_t> connections_per_address_max{100};
+  std::atomic<uint32_t> sessions_per_user_max{10};
+  std::atomic<uint32_t> sessions_per_tenant_max{100'000};
+  std::atomic<uint32_t> logins_per_tenant_per_minute{60'000};
+  std::atomic<uint32_t> failures_per_address_max{20};
+  std::atomic<uint32_t> proxy_header_timeout_ms{5'000};
 };
 
 // Process-wide abuse tables and their limits, shared by all shards.
@@ -60,12 +76,7 @@ struct SharedLimits {
   limits::ConcurrencyLimit<limits::TenantKey>* sessions_per_tenant = nullptr;
   limits::LoginFailureDelay<limits::AddressKey>* login_failures = nullptr;
   limits::RateLimit<limits::TenantKey>* tenant_logins = nullptr;
-  uint32_t connections_per_address_max = 100;
-  uint32_t sessions_per_user_max = 10;
-  uint32_t sessions_per_tenant_max = 100'000;
-  uint32_t logins_per_tenant_per_minute = 60'000;
-  uint32_t failures_per_address_max = 20;
-  std::chrono::milliseconds proxy_header_timeout{5'000};
+  const LimitThresholds* thresholds = nullptr;  // null: the defaults above
 };
 
 struct ShardOptions {
@@ -83,6 +94,10 @@ struct ShardOptions {
   uint32_t recv_buffer_bytes = 4096;
   storage::PgClientOptions storage;
   std::string instance_id;                   // lock holder identity of this process
+  // Tenants with metric series of their own (TenantMetrics); the rest are
+  // counted as "other". `tenant_labels_only` non-empty: just those names.
+  uint32_t tenant_labels_max = 100;
+  std::vector<std::string> tenant_labels_only;
   std::chrono::milliseconds tick{250};       // timer resolution
   std::chrono::milliseconds stop_grace{15'000};  // after the drain deadline
   // After the last reply of a graceful close, how long the peer may keep
@@ -91,10 +106,32 @@ struct ShardOptions {
 };
 
 using pop3::Counter;
+using pop3::Gauge;
+
+// What a connection is doing, for the connections-by-state gauges.
+enum class ConnState : uint8_t {
+  kProxyHeader, kTlsHandshake, kAuthorization, kTransaction, kUpdate, kClosing, kLmtp, kCount,
+};
+inline constexpr size_t kConnStates = static_cast<size_t>(ConnState::kCount);
+// "proxy_header", "tls_handshake", "authorization", ... (metric label values).
+[[nodiscard]] std::string_view conn_state_name(ConnState s) noexcept;
+
+struct ListenerCounters {
+  Counter accepted;
+  Counter rejected;  // connections_max reached, or stopping
+  Counter closed;
+  Gauge active;
+};
 
 // Shard-level counters (the protocol's are in pop3). Single writer.
 struct ShardCounters {
+  explicit ShardCounters(size_t listener_count) : listeners(listener_count) {}
   pop3::Counters pop3;
+  lmtp::Counters lmtp;
+  std::vector<ListenerCounters> listeners;  // by listener index; never resized
+  // Sampled on every tick (250 ms).
+  std::array<Gauge, kConnStates> connections_by_state{};
+  std::array<Counter, pop3::kEndReasons> session_ends{};  // by how they ended
   Counter connections_accepted;
   Counter connections_rejected;  // connections_max reached, or stopping
   Counter connections_closed;
@@ -112,6 +149,25 @@ struct ShardCounters {
   Counter storage_completions;
   Counter loop_wakeups;
   Counter loop_completions;
+  pop3::BatchHistogram completions_per_wakeup;
+  pop3::BatchHistogram submit_batch;  // SQEs handed to the kernel per submit
+  // PostgreSQL: submit to completion, by request kind; and for maildrop
+  // opens the two halves: until the lock was taken, then the listing.
+  std::array<pop3::DurationHistogram, storage::kRequestKinds> pg_seconds{};
+  pop3::DurationHistogram lock_wait_seconds;
+  pop3::DurationHistogram snapshot_seconds;
+  // The PostgreSQL client's own figures (PgClientStats), copied every tick.
+  Gauge pg_connections_up;
+  Gauge pg_in_flight;
+  Gauge pg_queued;
+  Gauge pg_requests;
+  Gauge pg_errors_temporary;
+  Gauge pg_errors_permanent;
+  Gauge pg_timeouts;
+  Gauge pg_overloaded;
+  Gauge pg_deadline_expired;
+  Gauge pg_connect_failures;
+  Gauge pg_reconnects;
   // TLS
   Counter tls_handshakes_tls12;
   Counter tls_handshakes_tls13;
@@ -155,6 +211,8 @@ class Shard {
   // Thread-safe: true once the loop is set up and accepting.
   [[nodiscard]] bool started() const noexcept { return started_.load(std::memory_order_acquire); }
   [[nodiscard]] const ShardCounters& counters() const noexcept { return counters_; }
+  [[nodiscard]] const TenantMetrics& tenant_metrics() const noexcept { return tenants_; }
+  [[nodiscard]] uint32_t index() const noexcept { return opts_.index; }
 
  private:
   // Tags for storage requests that belong to the shard, not a connection.
@@ -168,6 +226,8 @@ class Shard {
   void handle_accept(uint8_t listener, const io_uring_cqe& cqe) noexcept;
   void handle_tick() noexcept;
   void handle_control() noexcept;
+  [[nodiscard]] static ConnState conn_state(const Connection& c) noexcept;
+  void publish_storage_stats() noexcept;
   void on_accepted(uint8_t listener, int fd) noexcept;
   void begin_stop() noexcept;
   void shutdown_sessions() noexcept;
@@ -196,7 +256,16 @@ class Shard {
   void begin_close(Connection& c) noexcept;
   void begin_linger(Connection& c) noexcept;
   void maybe_finish_close(Connection& c) noexcept;
+  void finish_release(Connection& c) noexcept;
   void set_peer_text(Connection& c) noexcept;
+
+  // shard_lmtp.cc: LMTP delivery connections
+  void start_lmtp(Connection& c) noexcept;
+  void pump_lmtp(Connection& c) noexcept;
+  bool feed_lmtp(Connection& c) noexcept;
+  void submit_lmtp_request(Connection& c, const lmtp::Request& r) noexcept;
+  void dispatch_lmtp_completion(Connection& c, const storage::Completion& done) noexcept;
+  void log_lmtp_end(const Connection& c) noexcept;
 
   // shard_store.cc: storage, KDF, auth steps, limits
   void submit_request(Connection& c, const pop3::Request& r) noexcept;
@@ -205,6 +274,7 @@ class Shard {
   bool drain_kdf() noexcept;
   void dispatch_completion(storage::Completion& done) noexcept;
   void dispatch_shard_completion(const storage::Completion& done) noexcept;
+  void observe_latency(const storage::Completion& done) noexcept;
   void deliver_user(Connection& c, const storage::UserRecord& user) noexcept;
   void on_auth_failure(Connection& c) noexcept;
   void release_limits(Connection& c) noexcept;
@@ -218,6 +288,9 @@ class Shard {
   [[nodiscard]] storage::LockHolder holder(const Connection& c) const noexcept;
   [[nodiscard]] static uint64_t tag_of(const Connection& c) noexcept;
   [[nodiscard]] static uint64_t shard_tag(ShardTag t) noexcept;
+  [[nodiscard]] uint32_t threshold(const std::atomic<uint32_t> LimitThresholds::*field) const noexcept {
+    return (thresholds_.*field).load(std::memory_order_relaxed);
+  }
 
   struct ListenerState {
     ListenerOptions options;
@@ -229,6 +302,7 @@ class Shard {
   ShardOptions opts_;
   auth::KdfPool& kdf_;
   ShardCounters counters_;
+  TenantMetrics tenants_;
   std::vector<ListenerState> listeners_;
   pop3::BufferPool out_pool_;  // session output blocks
   pop3::BufferPool tls_pool_;  // ciphertext send blocks
@@ -253,6 +327,8 @@ class Shard {
   uint32_t shard_requests_inflight_ = 0;
   int64_t next_session_id_ = 1;
   uint64_t apop_serial_ = 0;
+  const LimitThresholds default_thresholds_;  // when opts_.limits.thresholds is null
+  const LimitThresholds& thresholds_;
 
   // (slot, generation) of connections whose receive found no buffer.
   std::vector<std::pair<uint32_t, uint32_t>> starved_;

@@ -88,6 +88,11 @@ void Shard::handle_recv(Connection& c, const io_uring_cqe& cqe) noexcept {
       return;
     }
     // EOF (0) or an error: the peer is gone. No UPDATE.
+    if (c.phase == Phase::kLmtp) {
+      c.lmtp->handle_peer_closed(now_);
+      pump(c);
+      return;
+    }
     if (c.phase != Phase::kSession) {
       begin_close(c);
       return;
@@ -123,6 +128,10 @@ void Shard::recycle_input(Connection& c) noexcept {
 // ---- The pump: move everything along that can move ---------------------------------------
 
 void Shard::pump(Connection& c) noexcept {
+  if (c.phase == Phase::kLmtp) {
+    pump_lmtp(c);
+    return;
+  }
   for (int round = 0; round < kPumpRoundsMax; ++round) {
     if (c.closing || c.lingering) return;
     bool progress = false;
@@ -183,6 +192,8 @@ void Shard::pump(Connection& c) noexcept {
     case Phase::kSession:
       want = c.session->wants_input() || (c.tls && !c.tls->handshake_complete());
       break;
+    case Phase::kLmtp:
+      break;  // pump_lmtp() decides
   }
   if (want) arm_recv(c);
 }
@@ -195,6 +206,8 @@ bool Shard::feed_input(Connection& c) noexcept {
       return feed_tls(c);
     case Phase::kSession:
       return c.tls ? feed_tls(c) : feed_plain(c);
+    case Phase::kLmtp:
+      return feed_lmtp(c);
   }
   return false;
 }
@@ -263,7 +276,7 @@ void Shard::start_connection(Connection& c) noexcept {
   if (c.client_len > 0) c.address_key = limits::address_key(reinterpret_cast<const sockaddr*>(&c.client));
   if (c.address_key && opts_.limits.connections_per_address != nullptr) {
     const limits::Acquire a = opts_.limits.connections_per_address->try_acquire(
-        *c.address_key, opts_.limits.connections_per_address_max);
+        *c.address_key, threshold(&LimitThresholds::connections_per_address_max));
     if (a == limits::Acquire::kAcquired) {
       c.address_counted = true;
     } else {
@@ -430,6 +443,16 @@ void Shard::flush_output(Connection& c) noexcept {
     c.send_inflight = true;
     return;
   }
+  if (c.phase == Phase::kLmtp) {
+    const std::string_view out = c.lmtp->pending_output();
+    if (out.empty()) return;
+    c.lmtp->begin_send();
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_send(sqe, c.fd, out.data(), out.size(), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, net::pack(Op::kSend, c.slot, c.generation));
+    c.send_inflight = true;
+    return;
+  }
   if (c.phase != Phase::kSession) return;
   pop3::Session& s = *c.session;
   const std::string_view out = s.pending_output();
@@ -472,9 +495,12 @@ void Shard::handle_send(Connection& c, const io_uring_cqe& cqe) noexcept {
   } else if (c.phase == Phase::kSession) {
     // Plaintext: the session's own block was sent.
     c.session->handle_output_sent(ok ? static_cast<size_t>(cqe.res) : 0, now_);
+  } else if (c.phase == Phase::kLmtp) {
+    c.lmtp->handle_output_sent(ok ? static_cast<size_t>(cqe.res) : 0, now_);
   }
   if (!ok) {
     if (c.phase == Phase::kSession) c.session->handle_peer_closed(now_);
+    if (c.phase == Phase::kLmtp) c.lmtp->handle_peer_closed(now_);
     begin_close(c);
     return;
   }
@@ -518,6 +544,13 @@ void Shard::begin_close(Connection& c) noexcept {
 
 void Shard::maybe_finish_close(Connection& c) noexcept {
   if (!c.closing || c.recv_armed || c.send_inflight || c.store_inflight > 0) return;
+  if (c.phase == Phase::kLmtp) {
+    recycle_input(c);
+    log_lmtp_end(c);
+    c.lmtp.reset();
+    finish_release(c);
+    return;
+  }
   pop3::Session& s = *c.session;
   if (s.holds_maildrop()) release_lock(c);
   release_limits(c);
@@ -551,13 +584,28 @@ void Shard::maybe_finish_close(Connection& c) noexcept {
       .unum("bytes_in", c.bytes_in)
       .unum("bytes_out", c.bytes_out)
       .unum("shard", opts_.index);
+  if (c.tenant_slot != UINT32_MAX) {
+    TenantSeries& t = tenants_.at(c.tenant_slot);
+    if (c.tenant_session_counted) t.sessions.sub();
+    t.retr_bytes.add(st.retr_bytes);
+    t.bytes_sent.add(c.bytes_out);
+  }
+  counters_.session_ends[static_cast<size_t>(s.end_reason())].add();
   c.tls.reset();
   c.session.reset();
+  finish_release(c);
+}
+
+// The socket and the slot go; shared by POP3 and LMTP connections.
+void Shard::finish_release(Connection& c) noexcept {
+  const uint8_t listener = c.listener;
   close(c.fd);
   c.fd = -1;
   table_.release(c);
   counters_.connections_closed.add();
   counters_.connections_active.store(table_.active(), std::memory_order_relaxed);
+  counters_.listeners[listener].closed.add();
+  counters_.listeners[listener].active.sub();
 }
 
 }  // namespace popgate::shard

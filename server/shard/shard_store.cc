@@ -206,7 +206,7 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
   if (lim.tenant_logins != nullptr) {
     const uint32_t per_minute = user.policy.logins_per_minute > 0
                                     ? static_cast<uint32_t>(user.policy.logins_per_minute)
-                                    : lim.logins_per_tenant_per_minute;
+                                    : threshold(&LimitThresholds::logins_per_tenant_per_minute);
     // A burst of a sixth of a minute's quota: smooth, but not stingy.
     const uint32_t burst = std::max<uint32_t>(1, per_minute / 6);
     const limits::RateDecision d = lim.tenant_logins->allow(tenant, now_, per_minute, burst);
@@ -219,7 +219,7 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
   }
   if (lim.sessions_per_tenant != nullptr && !c.tenant_counted) {
     const uint32_t max = user.policy.sessions_max > 0 ? static_cast<uint32_t>(user.policy.sessions_max)
-                                                      : lim.sessions_per_tenant_max;
+                                                      : threshold(&LimitThresholds::sessions_per_tenant_max);
     const limits::Acquire a = lim.sessions_per_tenant->try_acquire(tenant, max);
     if (a != limits::Acquire::kAcquired) {
       (a == limits::Acquire::kTableFull ? counters_.limit_table_full : counters_.limit_sessions_per_tenant).add();
@@ -235,7 +235,7 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
       lim.sessions_per_user->release(*c.user_counted);  // a second login on this connection
       c.user_counted.reset();
     }
-    const limits::Acquire a = lim.sessions_per_user->try_acquire(user_key, lim.sessions_per_user_max);
+    const limits::Acquire a = lim.sessions_per_user->try_acquire(user_key, threshold(&LimitThresholds::sessions_per_user_max));
     if (a != limits::Acquire::kAcquired) {
       (a == limits::Acquire::kTableFull ? counters_.limit_table_full : counters_.limit_sessions_per_user).add();
       s.handle_login_refused(pop3::RespCode::kInUse, "too many sessions for this user", now_);
@@ -256,6 +256,7 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
   info.mechanisms = pop3::parse_mechanism_list(user.policy.mechanisms);
   info.hide_deleted = user.policy.hide_deleted;
   c.set_domain(user.domain);
+  c.tenant_slot = tenants_.slot_for(user.tenant_id, user.domain);
   s.handle_user_found(info, now_);
 }
 
@@ -264,6 +265,11 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
                               static_cast<uint32_t>(done.tag));
   if (c == nullptr) return;  // cannot happen: slots wait for their requests
   --c->store_inflight;
+  observe_latency(done);
+  if (c->phase == Phase::kLmtp) {
+    dispatch_lmtp_completion(*c, done);
+    return;
+  }
   pop3::Session& s = *c->session;
   const pop3::StoreStatus status = to_pop3(done.status);
   if (done.status == storage::Status::kTemporary || done.status == storage::Status::kPermanent) {
@@ -295,6 +301,12 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
       snap.uidl_ends = std::move(done.listing.uidl_ends);
       snap.uidl_arena = std::move(done.listing.uidl_arena);
       s.handle_maildrop_opened(status, std::move(snap), now_);
+      if (s.logged_in() && c->tenant_slot != UINT32_MAX && !c->tenant_session_counted) {
+        TenantSeries& t = tenants_.at(c->tenant_slot);
+        t.logins_ok.add();
+        t.sessions.add();
+        c->tenant_session_counted = true;
+      }
       if (status == pop3::StoreStatus::kOk && c->address_key && opts_.limits.login_failures != nullptr) {
         opts_.limits.login_failures->record_success(*c->address_key);
       }
@@ -323,8 +335,22 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
   }
 }
 
+void Shard::observe_latency(const storage::Completion& done) noexcept {
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  if (done.submitted == TimePoint{}) return;
+  counters_.pg_seconds[static_cast<size_t>(done.kind)].observe_duration(
+      duration_cast<microseconds>(now_ - done.submitted));
+  if (done.kind == storage::RequestKind::kOpenMaildrop && done.status == storage::Status::kOk &&
+      done.first_result != TimePoint{}) {
+    counters_.lock_wait_seconds.observe_duration(duration_cast<microseconds>(done.first_result - done.submitted));
+    counters_.snapshot_seconds.observe_duration(duration_cast<microseconds>(now_ - done.first_result));
+  }
+}
+
 void Shard::dispatch_shard_completion(const storage::Completion& done) noexcept {
   --shard_requests_inflight_;
+  observe_latency(done);
   const bool ok = done.status == storage::Status::kOk;
   if (done.kind == storage::RequestKind::kReleaseMaildrop) {
     if (ok) {
@@ -379,9 +405,10 @@ void Shard::renew_leases() noexcept {
 // Every failed login, whatever the mechanism: the delay before its answer
 // grows per client address, and an address that keeps failing is cut off.
 void Shard::on_auth_failure(Connection& c) noexcept {
+  if (c.tenant_slot != UINT32_MAX) tenants_.at(c.tenant_slot).logins_failed.add();
   if (!c.address_key || opts_.limits.login_failures == nullptr) return;
   const limits::LoginFailureState st = opts_.limits.login_failures->record_failure(*c.address_key, now_);
-  const bool cut_off = st.failures >= opts_.limits.failures_per_address_max;
+  const bool cut_off = st.failures >= threshold(&LimitThresholds::failures_per_address_max);
   if (cut_off) {
     counters_.limit_address_cut_off.add();
     POPGATE_LOG(kWarn, "address_cut_off").str("peer", c.peer_text()).unum("failures", st.failures);

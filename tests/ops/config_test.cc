@@ -128,6 +128,30 @@ TEST_F(ConfigTest, RangesAreChecked) {
   expect_error({"--dsn", "x", "--set", "session.output_buffer_bytes=100"}, "session.output_buffer_bytes");
 }
 
+TEST_F(ConfigTest, MetricsAddressIsChecked) {
+  expect_error({"--dsn", "x", "--set", "metrics.address=localhost:9110"}, "metrics.address");
+  const auto c = load({"--dsn", "x", "--set", "metrics.address=127.0.0.1:0"});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->metrics_address, "127.0.0.1:0");
+}
+
+TEST_F(ConfigTest, ChangedKeysAndWhichOnesReload) {
+  const auto a = load({"--dsn", "x"});
+  const auto b = load({"--dsn", "x", "--set", "log.level=debug", "--set", "limits.sessions_per_user_max=3",
+                       "--set", "session.idle_timeout_ms=900000", "--listener", "name=other,address=127.0.0.1:0"});
+  ASSERT_TRUE(a && b);
+  const std::vector<std::string> changed = changed_keys(*a, *b);
+  EXPECT_EQ(changed, (std::vector<std::string>{"session.idle_timeout_ms", "limits.sessions_per_user_max",
+                                               "log.level", "listeners"}));
+  EXPECT_TRUE(reloadable("log.level"));
+  EXPECT_TRUE(reloadable("limits.sessions_per_user_max"));
+  EXPECT_TRUE(reloadable("tls.certificates"));
+  EXPECT_FALSE(reloadable("session.idle_timeout_ms"));
+  EXPECT_FALSE(reloadable("listeners"));
+  EXPECT_FALSE(reloadable("database.dsn"));
+  EXPECT_TRUE(changed_keys(*a, *a).empty());
+}
+
 TEST_F(ConfigTest, PowersOfTwo) {
   expect_error({"--dsn", "x", "--set", "net.recv_buffers=1000"}, "net.recv_buffers must be a power of two");
   expect_error({"--dsn", "x", "--set", "net.ring_entries=1000"}, "net.ring_entries must be a power of two");

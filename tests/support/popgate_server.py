@@ -8,11 +8,14 @@ stop it (SIGINT, SIGTERM, SIGKILL). Settings are passed as
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 POPGATE_BIN = os.environ.get("POPGATE_BIN", "popgate")
 
@@ -21,22 +24,28 @@ STARTUP_TIMEOUT_S = 30
 
 
 class Gateway:
-    def __init__(self, dsn, shards=2, listeners=None, **settings):
+    def __init__(self, dsn, shards=2, listeners=None, config_file=None, **settings):
         """listeners: spec strings for --listener (the first is the one
-        host/port point at); settings: section__key=value for --set."""
+        host/port point at); config_file: a TOML file for --config (flags
+        and --set still win over it); settings: section__key=value for
+        --set. log_level=None leaves the level to the file."""
         self.dsn = dsn
         self.dir = tempfile.mkdtemp(prefix="popgate-it-")
         self.ready_file = os.path.join(self.dir, "ready")
         self.log_path = os.path.join(self.dir, "popgate.log")
         args = [POPGATE_BIN, "--dsn", dsn, "--listen", "127.0.0.1:0",
-                "--ready-file", self.ready_file, "--shards", str(shards),
-                "--log-level", settings.pop("log_level", "info")]
+                "--ready-file", self.ready_file, "--shards", str(shards)]
+        log_level = settings.pop("log_level", "info")
+        if log_level is not None:
+            args += ["--log-level", log_level]
+        if config_file is not None:
+            args += ["--config", config_file]
         for spec in listeners or []:
             args += ["--listener", spec]
         # Short waits suit tests; every one can be overridden. A zero
         # initial failure delay turns the per-address table off.
         defaults = {"session.auth_failure_delay_ms": 0, "limits.failure_delay_initial_ms": 0,
-                    "limits.failure_delay_max_ms": 0}
+                    "limits.failure_delay_max_ms": 0, "metrics.address": "127.0.0.1:0"}
         defaults.update({k.replace("__", "."): v for k, v in settings.items()})
         for key, value in defaults.items():
             if isinstance(value, bool):
@@ -62,6 +71,36 @@ class Gateway:
             name, address = line.split(" ", 1)
             h, p = address.rsplit(":", 1)
             self.listeners[name] = (h, int(p))
+        # The HTTP status port ("metrics" line), when metrics.address is set.
+        self.status_url = None
+        if "metrics" in self.listeners:
+            h, p = self.listeners.pop("metrics")
+            self.status_url = f"http://{h}:{p}"
+
+    def http(self, path, method="GET", body=None):
+        """(status, text) of a request to the status port."""
+        request = urllib.request.Request(self.status_url + path, method=method,
+                                         data=body.encode() if body is not None else None)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metrics_text(self):
+        status, text = self.http("/metrics")
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        return text
+
+    def metrics(self):
+        """{(name, ((label, value), ...)): value} from one scrape."""
+        return parse_metrics(self.metrics_text())
+
+    def metric(self, name, **labels):
+        """The value of one series (0 when absent)."""
+        want = tuple(sorted(labels.items()))
+        return self.metrics().get((name, want), 0.0)
 
     def log_text(self):
         if not self.log.closed:
@@ -111,6 +150,24 @@ class Gateway:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Prometheus text format to {(name, sorted label pairs): value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        labels = tuple(sorted(_LABEL.findall(m.group(2) or "")))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
 
 
 class Conversation:

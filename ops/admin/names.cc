@@ -50,8 +50,11 @@ std::string domain_problem(std::string_view domain) {
   }
 }
 
-// Printable ASCII without '@', or UTF-8 (RFC 6531 local parts; POP3
-// clients log in with them after UTF8, RFC 6856).
+// RFC 5322 atext and dots (letters, digits and !#$%&'*+-/=?^_`{|}~), or
+// UTF-8 (RFC 6531 local parts; POP3 clients log in with them after UTF8,
+// RFC 6856). The specials a quoted local part would need ("\(),:;<>[]) are
+// refused: no mail system hands them out, and they are what injection
+// attempts are made of.
 std::string local_part_problem(std::string_view local_part) {
   if (local_part.empty()) return "empty local part";
   if (local_part.size() > kLocalPartBytesMax) {
@@ -65,9 +68,11 @@ std::string local_part_problem(std::string_view local_part) {
     // C1 controls (U+0080..U+009F) are UTF-8 0xC2 0x80..0x9F.
     const bool c1 = u == 0xc2 && i + 1 < local_part.size() &&
                     static_cast<unsigned char>(local_part[i + 1]) <= 0x9f;
-    if ((u < 0x80 && !printable_ascii(local_part[i])) || local_part[i] == '@' || c1) {
+    static constexpr std::string_view kSpecials = "\"\\(),:;<>[]@";
+    if ((u < 0x80 && !printable_ascii(local_part[i])) || kSpecials.find(local_part[i]) != std::string_view::npos ||
+        c1) {
       return "local part " + quoted(local_part) +
-             " may hold only printable characters without spaces or '@'";
+             " may hold only letters, digits, dots, UTF-8 and !#$%&'*+-/=?^_`{|}~";
     }
   }
   return "";

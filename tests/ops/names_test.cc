@@ -46,7 +46,11 @@ TEST(Names, LocalParts) {
                                std::string("a@b"), std::string("a\tb"), std::string("a\x7f"),
                                std::string("a\0b", 3), std::string("caf\xC3"),  // truncated UTF-8
                                std::string("a\xC2\x85"),                       // C1 control (NEL)
-                               std::string("\xC0\xAF"), std::string(22, '\xE2')}) {
+                               std::string("\xC0\xAF"), std::string(22, '\xE2'),
+                               // RFC 5322 specials: quoted-string territory, refused
+                               std::string("o\"x"), std::string("back\\slash"), std::string("semi;colon"),
+                               std::string("a(b)"), std::string("a,b"), std::string("a:b"), std::string("<a>"),
+                               std::string("a[b]")}) {
     EXPECT_NE(local_part_problem(l), "") << l;
   }
 }

@@ -52,6 +52,9 @@ const Key kKeys[] = {
      "Directory of per-tenant certificates, selected by SNI from their DNS names."},
     {"tls", "ticket_key_file", POPGATE_FIELD(tls_ticket_key_file), 0, 0,
      "Session ticket keys shared by all instances (80 bytes); empty = random per process."},
+    {"tls", "database_poll_ms", POPGATE_FIELD(tls_database_poll_ms), 0, 3'600'000,
+     "How often to look for changed tenant certificates in the database; 0 = only at start "
+     "and SIGHUP."},
     {"session", "login_idle_timeout_ms", POPGATE_FIELD(login_idle_timeout_ms), 1'000, 3'600'000,
      "Autologout before login."},
     {"session", "idle_timeout_ms", POPGATE_FIELD(idle_timeout_ms), 600'000, 86'400'000,

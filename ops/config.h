@@ -31,6 +31,7 @@ struct Config {
   std::string tls_certificates;     // "chain.pem:key.pem ..." (space-separated pairs)
   std::string tls_sni_directory;
   std::string tls_ticket_key_file;
+  uint32_t tls_database_poll_ms = 30'000;  // tenants' certificates; 0 = no polling
   // [session]
   uint32_t login_idle_timeout_ms = 60'000;
   uint32_t idle_timeout_ms = 600'000;
@@ -106,8 +107,8 @@ struct KeyInfo {
 [[nodiscard]] std::vector<KeyInfo> config_keys();
 
 // Keys SIGHUP applies to a running process: log.level, every limits.* key,
-// the TLS files (tls.*) and metrics.log_level_endpoint. Others need a
-// restart.
+// the TLS files and the database poll interval (tls.*) and
+// metrics.log_level_endpoint. Others need a restart.
 [[nodiscard]] bool reloadable(std::string_view key) noexcept;
 // Keys whose values differ between `a` and `b` ("section.key").
 [[nodiscard]] std::vector<std::string> changed_keys(const Config& a, const Config& b);

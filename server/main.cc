@@ -10,8 +10,10 @@
 //   a second signal stop now
 //   SIGHUP          re-read the configuration (file, environment, flags):
 //                   apply log.level, the limits thresholds and the TLS
-//                   certificates (new connections use them); warn about
-//                   changed keys that need a restart
+//                   certificates, files and database (new connections use
+//                   them); warn about changed keys that need a restart
+// A watcher thread (ops/tenant_certificates.h) polls the tenants'
+// certificates in the database and reloads TLS when they change.
 // The optional HTTP status port (metrics.address) runs on CivetWeb's own
 // threads: /metrics, /healthz/live, /healthz/ready, /log/level.
 #include <signal.h>
@@ -35,6 +37,7 @@
 #include "ops/metrics.h"
 #include "ops/schema_check.h"
 #include "ops/status_server.h"
+#include "ops/tls_reloads.h"
 #include "server/auth/kdf_pool.h"
 #include "server/auth/oauth.h"
 #include "server/limits/concurrency_limit.h"
@@ -123,35 +126,6 @@ lmtp::SessionConfig lmtp_config(const ops::Config& config) {
   lc.return_path = config.lmtp_return_path;
   lc.over_quota_is_temporary = config.lmtp_over_quota_is_temporary;
   return lc;
-}
-
-std::shared_ptr<const tls::TlsContext> load_tls(const ops::Config& config, std::string* error) {
-  if (config.tls_certificates.empty()) return nullptr;
-  tls::TlsConfig t;
-  std::string_view pairs(config.tls_certificates);
-  while (!pairs.empty()) {
-    const size_t space = pairs.find(' ');
-    const std::string_view pair = pairs.substr(0, space);
-    pairs = space == std::string_view::npos ? std::string_view{} : pairs.substr(space + 1);
-    if (pair.empty()) continue;
-    const size_t colon = pair.find(':');
-    t.default_certificates.push_back({std::string(pair.substr(0, colon)), std::string(pair.substr(colon + 1))});
-  }
-  t.sni_directory = config.tls_sni_directory;
-  t.ticket_key_file = config.tls_ticket_key_file;
-  auto context = tls::TlsContext::load(t, error);
-  if (context) {
-    for (const std::string& w : context->warnings()) POPGATE_LOG(kWarn, "tls_warning").str("warning", w);
-    for (const tls::CertificateInfo& c : context->certificates()) {
-      POPGATE_LOG(kInfo, "tls_certificate")
-          .str("file", c.source_file)
-          .str("key", c.key_type)
-          .str("subject", c.subject)
-          .num("not_after", c.not_after_s)
-          .boolean("default", c.is_default);
-    }
-  }
-  return context;
 }
 
 // The process-wide abuse tables, sized for every connection the process admits.
@@ -290,8 +264,7 @@ void set_log_level(const std::string& name) {
 
 // SIGHUP: re-read everything, apply what can change while running.
 void reload(int argc, const char* const* argv, ops::Config& current, LimitTables& tables,
-            const std::vector<std::unique_ptr<shard::Shard>>& shards,
-            std::mutex& tls_mu, std::shared_ptr<const tls::TlsContext>& tls_current) {
+            ops::TlsReloads& tls) {
   std::string error;
   bool exit_now = false;
   const auto fresh = ops::load_config(argc, argv, &error, &exit_now);
@@ -304,24 +277,24 @@ void reload(int argc, const char* const* argv, ops::Config& current, LimitTables
   for (const std::string& key : ops::changed_keys(current, *fresh)) {
     (ops::reloadable(key) ? applied : restart).push_back(key);
   }
-  // Certificates reload even when their paths did not change: the files may
-  // have. A failed load keeps the ones in use.
-  std::string why;
-  auto context = load_tls(*fresh, &why);
-  if (!fresh->tls_certificates.empty() && !context) {
-    POPGATE_LOG(kError, "tls_reload_failed").str("reason", why);
-    return;
-  }
-  if ((context == nullptr) != (current.tls_certificates.empty())) {
+  if (fresh->tls_certificates.empty() != current.tls_certificates.empty()) {
     // Turning TLS on or off changes what listeners offer: restart.
     POPGATE_LOG(kError, "reload_failed").str("reason", "tls.certificates cannot be set or cleared without a restart");
     return;
   }
-  for (const auto& sh : shards) sh->set_tls_context(context);
-  {
-    std::lock_guard lock(tls_mu);
-    tls_current = context;
+  // Certificates reload even when their paths did not change: the files
+  // (and the database rows) may have. Files that fail keep the context in
+  // use and stop the reload; a database that cannot be read keeps it too,
+  // but the rest still applies (a log level may be wanted most then).
+  const ops::TlsReloads::Outcome outcome = tls.reload(*fresh);
+  if (outcome == ops::TlsReloads::Outcome::kFilesFailed) return;
+  const bool tls_applied = outcome == ops::TlsReloads::Outcome::kApplied;
+  if (!tls_applied) {
+    std::erase_if(applied, [](const std::string& k) {
+      return k.starts_with("tls.") && k != "tls.database_poll_ms";
+    });
   }
+  const auto context = tls.current();
   set_log_level(fresh->log_level);
   apply_thresholds(*fresh, tables.thresholds);
   std::string applied_text;
@@ -337,9 +310,12 @@ void reload(int argc, const char* const* argv, ops::Config& current, LimitTables
   // Keep the keys that need a restart as they are running.
   ops::Config next = current;
   next.log_level = fresh->log_level;
-  next.tls_certificates = fresh->tls_certificates;
-  next.tls_sni_directory = fresh->tls_sni_directory;
-  next.tls_ticket_key_file = fresh->tls_ticket_key_file;
+  if (tls_applied) {
+    next.tls_certificates = fresh->tls_certificates;
+    next.tls_sni_directory = fresh->tls_sni_directory;
+    next.tls_ticket_key_file = fresh->tls_ticket_key_file;
+  }
+  next.tls_database_poll_ms = fresh->tls_database_poll_ms;
   next.connections_per_address_max = fresh->connections_per_address_max;
   next.sessions_per_user_max = fresh->sessions_per_user_max;
   next.sessions_per_tenant_max = fresh->sessions_per_tenant_max;
@@ -365,12 +341,12 @@ int serve(int argc, const char* const* argv, ops::Config config) {
   const unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
   const unsigned shards = config.shards == 0 ? cpus : config.shards;
   std::string error;
-  std::mutex tls_mu;  // guards tls (the status threads read it)
-  std::shared_ptr<const tls::TlsContext> tls = load_tls(config, &error);
-  if (!config.tls_certificates.empty() && !tls) {
+  ops::TlsReloads tls_reloads(config);
+  if (!tls_reloads.load_initial(&error)) {
     POPGATE_LOG(kError, "startup_failed").str("reason", "tls: " + error);
     return 1;
   }
+  const bool tls_on = tls_reloads.current() != nullptr;
   std::optional<auth::JwksVerifier> oauth;
   if (!config.oauth_jwks_file.empty()) {
     try {
@@ -415,7 +391,7 @@ int serve(int argc, const char* const* argv, ops::Config config) {
   auto finished = std::make_unique<std::atomic<bool>[]>(shards);
   for (unsigned i = 0; i < shards; ++i) {
     shard_list.push_back(std::make_unique<shard::Shard>(
-        shard_options(config, i, fds, tls, oauth ? &*oauth : nullptr, tables, instance_id), kdf));
+        shard_options(config, i, fds, tls_reloads.current(), oauth ? &*oauth : nullptr, tables, instance_id), kdf));
   }
 
   // The status port comes up before the shards so a failure to bind it
@@ -432,11 +408,10 @@ int serve(int argc, const char* const* argv, ops::Config config) {
     src.kdf_queued = [&kdf] { return kdf.queued(); };
     src.draining = [&readiness] { return readiness.draining(); };
     src.ready = [&readiness] { return readiness.not_ready_reason().empty(); };
-    src.certificates = [&tls_mu, &tls] {
-      std::lock_guard lock(tls_mu);
+    src.certificates = [&tls_reloads] {
       std::vector<std::pair<std::string, int64_t>> out;
-      if (tls) {
-        for (const tls::CertificateInfo& c : tls->certificates()) out.emplace_back(c.source_file, c.not_after_s);
+      if (const auto context = tls_reloads.current()) {
+        for (const tls::CertificateInfo& c : context->certificates()) out.emplace_back(c.source_file, c.not_after_s);
       }
       return out;
     };
@@ -476,6 +451,11 @@ int serve(int argc, const char* const* argv, ops::Config config) {
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   readiness.set_serving();
+  {
+    std::vector<shard::Shard*> shard_pointers;
+    for (const auto& sh : shard_list) shard_pointers.push_back(sh.get());
+    tls_reloads.start_watching(std::move(shard_pointers));
+  }
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const ops::ListenerConfig& l = config.listeners[i];
     POPGATE_LOG(kInfo, "listening")
@@ -483,7 +463,7 @@ int serve(int argc, const char* const* argv, ops::Config config) {
         .str("address", bound_addresses[i])
         .str("protocol", l.protocol == ops::ListenerProtocol::kLmtp ? "lmtp" : "pop3")
         .str("tls", l.tls == ops::ListenerTls::kImplicit ? "implicit"
-                    : (tls && l.starttls && l.protocol == ops::ListenerProtocol::kPop3 ? "starttls" : "none"))
+                    : (tls_on && l.starttls && l.protocol == ops::ListenerProtocol::kPop3 ? "starttls" : "none"))
         .boolean("proxy_protocol", l.proxy_protocol)
         .unum("shards", shards)
         .str("instance", instance_id)
@@ -517,7 +497,7 @@ int serve(int argc, const char* const* argv, ops::Config config) {
     siginfo_t info;
     if (sigtimedwait(&signals, &info, &wait) < 0) continue;  // timeout or EINTR
     if (info.si_signo == SIGHUP) {
-      reload(argc, argv, config, tables, shard_list, tls_mu, tls);
+      reload(argc, argv, config, tables, tls_reloads);
       continue;
     }
     const bool now = info.si_signo == SIGINT || stop_sent;
@@ -529,6 +509,7 @@ int serve(int argc, const char* const* argv, ops::Config config) {
     stop_all(drain);
     stop_sent = true;
   }
+  tls_reloads.stop_watching();  // before the shards it hands contexts to go away
   for (auto& t : threads) t.join();
   status.reset();  // before the shards it reads go away
   POPGATE_LOG(kInfo, "stopped").str("instance", instance_id);

@@ -8,6 +8,7 @@
 #include "ops/admin/maildrop.h"
 #include "ops/admin/migrate.h"
 #include "ops/admin/stats.h"
+#include "ops/admin/tenant_certs.h"
 #include "ops/admin/tenant_policy.h"
 #include "ops/admin/tenants.h"
 #include "ops/admin/user_state.h"
@@ -56,13 +57,14 @@ struct PolicyOptions {
   CLI::Option* logins;
   CLI::Option* mechanisms;
   CLI::Option* delete_mode;
+  CLI::Option* retention;
 };
 
 TenantPolicyArgs policy_args(const PolicyOptions& o, const CommandArgs& a) {
   return {if_given(o.delay, a.login_delay),        if_given(o.expire, a.expire_days),
           if_given(o.tls, a.require_tls),          if_given(o.sessions, a.sessions_max),
           if_given(o.logins, a.logins_per_minute), if_given(o.mechanisms, a.mechanisms),
-          if_given(o.delete_mode, a.delete_mode)};
+          if_given(o.delete_mode, a.delete_mode), if_given(o.retention, a.retention_days)};
 }
 
 void add_tenant_set(CLI::App* tenant, Invocation& inv, CommandArgs& a) {
@@ -90,8 +92,48 @@ void add_tenant_set(CLI::App* tenant, Invocation& inv, CommandArgs& a) {
       "--delete-mode", a.delete_mode,
       "delete|hide: what DELE then QUIT does; hide keeps the messages (never listed again) "
       "until 'popgate-admin expire' removes them");
+  o.retention = set->add_option(
+      "--retention-days", a.retention_days,
+      "N|never: days a message is kept after delivery, retrieved or not (enforced by "
+      "'popgate-admin expire')");
   on_chosen(set, inv, [&a, o]() -> Handler {
     return [&a, args = policy_args(o, a)](Context& c) { return tenant_set(c, a.domain, args); };
+  });
+}
+
+void add_tenant_cert(CLI::App* tenant, Invocation& inv, CommandArgs& a) {
+  auto* cert = tenant->add_subcommand(
+      "cert",
+      "TLS certificates a tenant serves for its own names, chosen by SNI (the gateways pick "
+      "up changes within tls.database_poll_ms). The database then holds private keys");
+  cert->require_subcommand(1);
+  auto* set = cert->add_subcommand(
+      "set",
+      "store (or replace) a certificate; refused unless its key matches and every name it "
+      "serves is the tenant's domain or under it");
+  set->add_option("domain", a.domain, "the tenant")->required();
+  set->add_option("name", a.cert_name, "the certificate's name within the tenant, e.g. pop")
+      ->required();
+  set->add_option("--chain", a.chain_file,
+                  "PEM file: the certificate, then its intermediates (and the private key, "
+                  "unless --key)")
+      ->required();
+  auto* key = set->add_option("--key", a.key_file, "PEM file with the unencrypted private key");
+  on_chosen(set, inv, [&a, key]() -> Handler {
+    CertSetArgs args{a.domain, a.cert_name, a.chain_file, if_given(key, a.key_file)};
+    return [args](Context& c) { return tenant_cert_set(c, args); };
+  });
+  auto* list = cert->add_subcommand(
+      "list", "certificates with their names, key type and expiry (never the key)");
+  auto* domain = list->add_option("domain", a.domain, "only this tenant");
+  on_chosen(list, inv, [&a, domain]() -> Handler {
+    return [d = if_given(domain, a.domain)](Context& c) { return tenant_cert_list(c, d); };
+  });
+  auto* del = cert->add_subcommand("del", "delete a certificate");
+  del->add_option("domain", a.domain, "the tenant")->required();
+  del->add_option("name", a.cert_name, "the certificate's name")->required();
+  on_chosen(del, inv, [&a]() -> Handler {
+    return [&a](Context& c) { return tenant_cert_del(c, a.domain, a.cert_name); };
   });
 }
 
@@ -115,6 +157,7 @@ void add_tenant(CLI::App& app, Invocation& inv, CommandArgs& a) {
   on_chosen(del, inv, [&a]() -> Handler {
     return [&a](Context& c) { return tenant_del(c, a.domain, a.force); };
   });
+  add_tenant_cert(tenant, inv, a);
   auto* stats = tenant->add_subcommand(
       "stats", "users, sessions online, messages, bytes, retrieved and hidden, per tenant");
   auto* domain = stats->add_option("domain", a.domain, "only this tenant");

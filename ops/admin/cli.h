@@ -34,6 +34,11 @@ struct CommandArgs {
   std::string logins_per_minute;
   std::string mechanisms;
   std::string delete_mode;
+  std::string retention_days;
+  // tenant cert
+  std::string cert_name;
+  std::string chain_file;
+  std::string key_file;
   bool force = false;
   bool kick = false;
   int wait_s = 0;

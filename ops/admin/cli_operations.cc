@@ -112,8 +112,9 @@ void add_sessions(CLI::App& app, Invocation& inv, CommandArgs& a) {
 void add_expire(CLI::App& app, Invocation& inv, CommandArgs& a) {
   auto* sub = app.add_subcommand(
       "expire",
-      "delete messages retrieved more than the tenant's expire-days ago (cron-safe; never "
-      "touches a maildrop in use)");
+      "delete messages retrieved more than the tenant's expire-days ago, and messages "
+      "delivered more than its retention-days ago (cron-safe; never touches a maildrop in "
+      "use)");
   auto* domain = sub->add_option("domain", a.domain, "only this tenant");
   sub->add_flag("--dry-run", a.dry_run, "only count what would be deleted");
   sub->add_option("--batch", a.batch, "messages deleted per transaction (default 1000)")

@@ -1,10 +1,15 @@
 // `popgate-admin expire [DOMAIN] [--dry-run] [--batch N]`: the retention
-// job that enforces each tenant's EXPIRE policy (tenant set --expire-days).
+// job that enforces each tenant's EXPIRE and retention policies (tenant set
+// --expire-days, --retention-days).
 //
 // For every tenant with expire_days set, messages retrieved more than
 // expire_days days ago (expire_days 0: retrieved at all) are deleted,
 // hidden ones included (delete mode 'hide' keeps messages until then).
-// Messages never retrieved are kept, whatever their age.
+// For every tenant with retention_days set, messages delivered (received_at)
+// more than retention_days days ago are deleted too, whether retrieved or
+// not, hidden or not. Without retention, messages never retrieved are kept
+// whatever their age. Each tenant's report counts the two apart (a message
+// due by both counts as EXPIRE's).
 //
 // Safe from cron on several hosts at once: each tenant is worked on under
 // a session-level pg_try_advisory_lock, so a second run skips a tenant the

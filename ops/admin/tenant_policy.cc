@@ -43,7 +43,7 @@ ColumnChange number_or(const std::optional<std::string>& text, int64_t min,
 
 bool TenantPolicyUpdate::any() const noexcept {
   return login_delay_s.set || expire_days.set || require_tls.set || sessions_max.set ||
-         logins_per_minute.set || mechanisms.set || delete_mode.set;
+         logins_per_minute.set || mechanisms.set || delete_mode.set || retention_days.set;
 }
 
 std::string canonical_mechanisms(std::string_view list) {
@@ -99,6 +99,7 @@ TenantPolicyUpdate parse_tenant_policy(const TenantPolicyArgs& a) {
     }
     u.delete_mode = {true, v};
   }
+  u.retention_days = number_or(a.retention_days, 1, "--retention-days", "never");
   return u;
 }
 
@@ -117,12 +118,13 @@ int tenant_set(Context& ctx, std::string_view text, const TenantPolicyArgs& args
       " sessions_max = CASE WHEN $8 THEN NULLIF($9, '')::int ELSE sessions_max END,"
       " logins_per_minute = CASE WHEN $10 THEN NULLIF($11, '')::int ELSE logins_per_minute END,"
       " mechanisms = CASE WHEN $12 THEN string_to_array(NULLIF($13, ''), ' ') ELSE mechanisms END,"
-      " delete_mode = CASE WHEN $14 THEN $15 ELSE delete_mode END"
+      " delete_mode = CASE WHEN $14 THEN $15 ELSE delete_mode END,"
+      " retention_days = CASE WHEN $16 THEN NULLIF($17, '')::int ELSE retention_days END"
       " WHERE tenant_id = $1",
       tenant_id, u.login_delay_s.set, u.login_delay_s.value, u.expire_days.set, u.expire_days.value,
       u.require_tls.set, u.require_tls.value, u.sessions_max.set, u.sessions_max.value,
       u.logins_per_minute.set, u.logins_per_minute.value, u.mechanisms.set, u.mechanisms.value,
-      u.delete_mode.set, u.delete_mode.value);
+      u.delete_mode.set, u.delete_mode.value, u.retention_days.set, u.retention_days.value);
   tx.commit();
   ctx.out() << "changed the policy of tenant " << domain << "\n";
   return kExitOk;
@@ -134,7 +136,7 @@ int tenant_show(Context& ctx, std::string_view text) {
   (void)find_tenant(tx, domain);
   const auto row = tx.exec_params1(
       "SELECT login_delay_s, expire_days, require_tls, sessions_max, logins_per_minute,"
-      " coalesce(array_to_string(mechanisms, ' '), ''), delete_mode"
+      " coalesce(array_to_string(mechanisms, ' '), ''), delete_mode, retention_days"
       " FROM popgate.tenants WHERE domain = $1",
       domain);
   auto or_word = [](const pqxx::field& f, const char* word) {
@@ -148,7 +150,8 @@ int tenant_show(Context& ctx, std::string_view text) {
                           {"sessions-max", or_word(row[3], "default")},
                           {"logins-per-minute", or_word(row[4], "default")},
                           {"mechanisms", mechanisms.empty() ? "all" : mechanisms},
-                          {"delete-mode", row[6].c_str()}});
+                          {"delete-mode", row[6].c_str()},
+                          {"retention-days", or_word(row[7], "never")}});
   return kExitOk;
 }
 

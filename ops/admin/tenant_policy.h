@@ -1,6 +1,7 @@
 // `popgate-admin tenant set|show`: a tenant's login policy, the popgate.tenants
-// columns of schema v2 (login delay, expiry, TLS, limits, mechanisms) and v4
-// (delete mode: what DELE then QUIT does, delete or hide).
+// columns of schema v2 (login delay, expiry, TLS, limits, mechanisms), v4
+// (delete mode: what DELE then QUIT does, delete or hide) and v5 (retention:
+// days a message is kept after delivery, retrieved or not).
 // parse_tenant_policy() is pure (tests call it); the commands use the
 // database.
 #pragma once
@@ -27,6 +28,7 @@ struct TenantPolicyArgs {
   std::optional<std::string> logins_per_minute;  // N (> 0) | default
   std::optional<std::string> mechanisms;         // "NAME ..." | all
   std::optional<std::string> delete_mode;        // delete | hide
+  std::optional<std::string> retention_days;     // N (> 0) | never
 };
 
 // One column's new value as SQL text; "" stands for NULL.
@@ -43,6 +45,7 @@ struct TenantPolicyUpdate {
   ColumnChange logins_per_minute;
   ColumnChange mechanisms;   // space-separated canonical names
   ColumnChange delete_mode;  // "delete" / "hide"
+  ColumnChange retention_days;
   [[nodiscard]] bool any() const noexcept;
 };
 
@@ -56,7 +59,7 @@ struct TenantPolicyUpdate {
 
 [[nodiscard]] int tenant_set(Context& ctx, std::string_view domain, const TenantPolicyArgs& args);
 // "KEY  VALUE" lines: domain, login-delay, expire-days, require-tls,
-// sessions-max, logins-per-minute, mechanisms, delete-mode.
+// sessions-max, logins-per-minute, mechanisms, delete-mode, retention-days.
 [[nodiscard]] int tenant_show(Context& ctx, std::string_view domain);
 
 }  // namespace popgate::admin

@@ -148,7 +148,8 @@ bool Session::set_credentials(std::string_view login, std::string_view password,
   volatile char* p = pass_.data();
   for (size_t i = pass_len_; i > 0; --i) p[i - 1] = 0;
   pass_len_ = password.size();
-  std::memcpy(pass_.data(), password.data(), pass_len_);
+  // A bearer login has no password: an empty view may have a null data().
+  if (pass_len_ > 0) std::memcpy(pass_.data(), password.data(), pass_len_);
   return true;
 }
 

@@ -141,10 +141,15 @@ class TlsContext::Loader {
       return false;
     }
     return load_ticket_keys_(error) && load_defaults(error) && load_sni_directory(error) &&
-           build_sni_index(error);
+           load_database_certificates() && build_sni_index(error);
   }
 
  private:
+  struct SniCertificate {
+    LoadedCertificate cert;
+    std::string domain;  // a database certificate's tenant; "" for files
+  };
+
   bool load_ticket_keys_(std::string* error) {
     if (config_.ticket_key_file.empty()) {
       out_.ticket_keys_ = process_ticket_keys();
@@ -313,29 +318,80 @@ class TlsContext::Loader {
         out_.warnings_.push_back(chain_file + ": no DNS name in the certificate; not used");
       }
       out_.certificates_.push_back(cert.info);
-      sni_certs_.push_back(std::move(cert));
+      sni_certs_.push_back(SniCertificate{std::move(cert), ""});
     }
     return true;
   }
 
+  // Never fails the load: a certificate that cannot be used is a warning.
+  bool load_database_certificates() {
+    for (const CertificatePem& pem : config_.database_certificates) {
+      LoadedCertificate cert;
+      std::string problem;
+      const std::string& key_pem = pem.key_pem.empty() ? pem.chain_pem : pem.key_pem;
+      if (!parse_certificate(pem.source, pem.chain_pem, pem.source, key_pem, false, now_s_, &cert,
+                             &out_.warnings_, &problem)) {
+        out_.warnings_.push_back(problem + "; not used");
+        continue;
+      }
+      if (cert.info.names.empty()) {
+        out_.warnings_.push_back(pem.source + ": no DNS name in the certificate; not used");
+      }
+      out_.certificates_.push_back(cert.info);
+      sni_certs_.push_back(SniCertificate{std::move(cert), pem.domain});
+    }
+    return true;
+  }
+
+  // The names a certificate may be indexed under: well-formed, and for a
+  // database certificate within its tenant's domain. Warns about the rest.
+  std::vector<std::string> usable_names(const SniCertificate& sni) {
+    std::vector<std::string> names;
+    for (const std::string& name : sni.cert.info.names) {
+      const std::string problem = wildcard_problem(name);
+      if (!problem.empty()) {
+        out_.warnings_.push_back(sni.cert.info.source_file + ": name \"" + name + "\": " +
+                                 problem + "; name not used");
+      } else if (!sni.domain.empty() && !name_in_domain(name, sni.domain)) {
+        out_.warnings_.push_back(sni.cert.info.source_file + ": name \"" + name +
+                                 "\" is not under the tenant's domain " + sni.domain +
+                                 "; name not used");
+      } else {
+        names.push_back(name);
+      }
+    }
+    return names;
+  }
+
   // name -> one certificate per key slot -> one SSL_CTX per distinct set.
   bool build_sni_index(std::string* error) {
+    std::vector<std::vector<std::string>> names(sni_certs_.size());
+    // For a name database certificates of several tenants claim, the most
+    // specific tenant domain, which alone keeps it.
+    std::map<std::string, std::string> owner;
+    for (size_t i = 0; i < sni_certs_.size(); ++i) {
+      names[i] = usable_names(sni_certs_[i]);
+      const std::string& domain = sni_certs_[i].domain;
+      if (domain.empty()) continue;
+      for (const std::string& name : names[i]) {
+        std::string& current = owner[name];
+        if (current.size() < domain.size()) current = domain;
+      }
+    }
     std::map<std::string, std::map<int, size_t>> chosen;
     for (size_t i = 0; i < sni_certs_.size(); ++i) {
-      const LoadedCertificate& cert = sni_certs_[i];
-      for (const std::string& name : cert.info.names) {
-        const size_t star = name.find('*');
-        if (star != std::string::npos &&
-            (star != 0 || name.size() < 3 || name[1] != '.' ||
-             name.find('*', 1) != std::string::npos)) {
-          out_.warnings_.push_back(cert.info.source_file + ": name \"" + name +
-                                   "\": only a whole first label \"*.\" may be a wildcard; "
-                                   "name not used");
+      const SniCertificate& sni = sni_certs_[i];
+      const LoadedCertificate& cert = sni.cert;
+      for (const std::string& name : names[i]) {
+        if (!sni.domain.empty() && owner[name] != sni.domain) {
+          out_.warnings_.push_back(cert.info.source_file + ": " + name +
+                                   " is left to the certificates of tenant " + owner[name] +
+                                   ", whose domain is more specific; name not used");
           continue;
         }
         auto [it, fresh] = chosen[name].emplace(cert.key_slot, i);
         if (fresh) continue;
-        const LoadedCertificate& other = sni_certs_[it->second];
+        const LoadedCertificate& other = sni_certs_[it->second].cert;
         const bool newer = cert.info.not_after_s > other.info.not_after_s;
         const LoadedCertificate& winner = newer ? cert : other;
         const LoadedCertificate& loser = newer ? other : cert;
@@ -354,7 +410,7 @@ class TlsContext::Loader {
         SslCtxPtr fresh = new_ssl_ctx(error);
         if (!fresh) return false;
         for (const size_t index : set) {
-          if (!use_certificate(fresh.get(), sni_certs_[index], error)) return false;
+          if (!use_certificate(fresh.get(), sni_certs_[index].cert, error)) return false;
         }
         ctx = fresh.release();
         out_.sni_ctxs_.push_back(ctx);
@@ -374,8 +430,25 @@ class TlsContext::Loader {
   const TlsConfig& config_;
   TlsContext& out_;
   const int64_t now_s_ = static_cast<int64_t>(std::time(nullptr));
-  std::vector<LoadedCertificate> sni_certs_;
+  std::vector<SniCertificate> sni_certs_;
 };
+
+bool name_in_domain(std::string_view name, std::string_view domain) noexcept {
+  if (domain.empty() || name.size() < domain.size()) return false;
+  if (name == domain) return true;
+  return name.size() > domain.size() + 1 && name.ends_with(domain) &&
+         name[name.size() - domain.size() - 1] == '.';
+}
+
+std::string wildcard_problem(std::string_view name) {
+  const size_t star = name.find('*');
+  if (star == std::string_view::npos) return {};
+  if (star != 0 || name.size() < 3 || name[1] != '.' ||
+      name.find('*', 1) != std::string_view::npos) {
+    return "only a whole first label \"*.\" may be a wildcard";
+  }
+  return {};
+}
 
 std::shared_ptr<const TlsContext> TlsContext::load(const TlsConfig& config, std::string* error) {
   try {

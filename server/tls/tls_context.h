@@ -36,6 +36,19 @@
 // a key that does not match its certificate fails the load. Files with
 // other extensions are ignored. Keys must not be encrypted.
 //
+// Database certificates (TlsConfig::database_certificates, the tenants'
+// rows of popgate.tenant_certificates) join the same index after the
+// directory, by the same rules: names from SAN DNS (or CN), wildcards, one
+// certificate per key type and name, the later not_after wins (a tie keeps
+// the earlier one: defaults, then files, then database certificates in
+// order). Two more rules keep tenants apart: a database certificate serves
+// only names that are its tenant's domain or under it (others are skipped
+// with a warning), and when two database certificates of different tenants
+// claim one name, the tenant with the more specific domain keeps it. A
+// database certificate that cannot be used (bad PEM, key does not match) is
+// skipped with a warning instead of failing the load, so that one tenant's
+// row cannot stop every other certificate from loading.
+//
 // Ticket key file (TlsConfig::ticket_key_file), to share resumption across
 // processes and hosts: one or more 80-byte keys, each
 //   bytes  0..15  key name (sent in the clear in every ticket, identifies it)
@@ -84,11 +97,24 @@ struct CertificateFiles {
   std::string key_file;    // PEM private key; empty: read it from chain_file
 };
 
+// A certificate held in memory instead of files (a row of
+// popgate.tenant_certificates).
+struct CertificatePem {
+  std::string source;     // names it in warnings, logs and metrics: "db:example.org/pop"
+  std::string chain_pem;  // the leaf, then its intermediates
+  std::string key_pem;    // the unencrypted private key; empty: it is in chain_pem
+  // The tenant's domain: only names equal to it or under it are served.
+  // Empty: any name (no tenant).
+  std::string domain;
+};
+
 struct TlsConfig {
   // One or more, at most one per key type: typically an ECDSA P-256 and an
   // RSA one, served from one context so the client's capabilities pick.
   std::vector<CertificateFiles> default_certificates;
   std::string sni_directory;    // optional; layout above
+  // Indexed by SNI like the directory's files, after them; rules above.
+  std::vector<CertificatePem> database_certificates;
   std::string ticket_key_file;  // optional; format above
   // How long a ticket resumes, in seconds; 0 turns tickets (and with them
   // resumption) off. At most kTicketLifetimeSecondsMax.
@@ -105,9 +131,17 @@ struct CertificateInfo {
   std::string subject;             // one line, RFC 2253
   int64_t not_before_s = 0;        // unix seconds
   int64_t not_after_s = 0;         // unix seconds
-  std::string source_file;         // the chain (or .pem) file it came from
+  std::string source_file;         // the chain (or .pem) file, or CertificatePem::source
   bool is_default = false;         // from default_certificates, not sni_directory
 };
+
+// True when `name` (lowercase, possibly a wildcard "*.x") is `domain` or a
+// name under it: "example.org", "pop.example.org" and "*.example.org" are
+// under "example.org"; "badexample.org" and "*.org" are not.
+[[nodiscard]] bool name_in_domain(std::string_view name, std::string_view domain) noexcept;
+// "" when `name` can be indexed for SNI; otherwise why not (a '*' anywhere
+// but as the whole first label "*.", followed by at least one label).
+[[nodiscard]] std::string wildcard_problem(std::string_view name);
 
 class TlsContext {
  public:
@@ -123,12 +157,14 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  // Defaults first (in config order), then the SNI directory in name order.
+  // Defaults first (in config order), then the SNI directory in name order,
+  // then the database certificates that could be used, in config order.
   [[nodiscard]] const std::vector<CertificateInfo>& certificates() const noexcept {
     return certificates_;
   }
-  // One line each, naming the file: expired or not yet valid certificates,
-  // SNI names shadowed by another certificate, a world-readable key file.
+  // One line each, naming the file (or database source): expired or not yet
+  // valid certificates, SNI names shadowed by another certificate, a
+  // world-readable key file, a database certificate or name not used.
   [[nodiscard]] const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 
   // Number of distinct SNI names and wildcards indexed (for logs and tests).

@@ -275,52 +275,69 @@ bool read_credential_file(const std::string& path, std::string* content, uint32_
   return ok;
 }
 
+bool parse_certificate(const std::string& chain_label, const std::string& chain_pem,
+                       const std::string& key_label, const std::string& key_pem, bool is_default,
+                       int64_t now_s, LoadedCertificate* out, std::vector<std::string>* warnings,
+                       std::string* error) {
+  if (!read_certificates(chain_label, chain_pem, &out->leaf, &out->chain, error)) return false;
+  if (!read_private_key(key_label, key_pem, &out->key, error)) return false;
+  if (X509_check_private_key(out->leaf.get(), out->key.get()) != 1) {
+    ERR_clear_error();
+    *error = key_label + ": private key does not match the certificate" +
+             (key_label == chain_label ? std::string() : " in " + chain_label);
+    return false;
+  }
+  out->key_slot = EVP_PKEY_get_base_id(out->key.get());
+  describe_leaf(out->leaf.get(), out->key.get(), chain_label, &out->info);
+  out->info.is_default = is_default;
+
+  const CertificateInfo& info = out->info;
+  if (info.not_after_s < now_s) {
+    warnings->push_back(chain_label + ": certificate for " + join(info.names) + " expired at " +
+                        format_utc(info.not_after_s));
+  } else if (info.not_before_s > now_s) {
+    warnings->push_back(chain_label + ": certificate for " + join(info.names) +
+                        " is not valid before " + format_utc(info.not_before_s));
+  }
+  ERR_clear_error();
+  return true;
+}
+
+void describe_leaf(X509* leaf, EVP_PKEY* key, const std::string& source, CertificateInfo* info) {
+  info->names = names_of(leaf);
+  info->key_type = key_type_of(key);
+  info->subject = subject_of(leaf);
+  info->not_before_s = unix_seconds(X509_get0_notBefore(leaf));
+  info->not_after_s = unix_seconds(X509_get0_notAfter(leaf));
+  info->source_file = source;
+}
+
+bool read_certificate_chain(const std::string& label, const std::string& chain_pem, X509Ptr* leaf,
+                            ChainPtr* chain, std::string* error) {
+  return read_certificates(label, chain_pem, leaf, chain, error);
+}
+
 bool load_certificate(const std::string& chain_path, const std::string& key_path,
                       bool is_default, int64_t now_s, LoadedCertificate* out,
                       std::vector<std::string>* warnings, std::string* error) {
   std::string chain_pem;
   uint32_t chain_mode = 0;
   if (!read_credential_file(chain_path, &chain_pem, &chain_mode, error)) return false;
-  if (!read_certificates(chain_path, chain_pem, &out->leaf, &out->chain, error)) return false;
 
   std::string key_pem;
   uint32_t key_mode = chain_mode;
-  if (key_path == chain_path) {
-    key_pem = std::move(chain_pem);
-  } else if (!read_credential_file(key_path, &key_pem, &key_mode, error)) {
+  if (key_path != chain_path && !read_credential_file(key_path, &key_pem, &key_mode, error)) {
     return false;
   }
-  const bool read_ok = read_private_key(key_path, key_pem, &out->key, error);
+  const bool ok = parse_certificate(chain_path, chain_pem, key_path,
+                                    key_path == chain_path ? chain_pem : key_pem, is_default,
+                                    now_s, out, warnings, error);
   OPENSSL_cleanse(key_pem.data(), key_pem.size());
-  if (!read_ok) return false;
-
-  if (X509_check_private_key(out->leaf.get(), out->key.get()) != 1) {
-    ERR_clear_error();
-    *error = key_path + ": private key does not match the certificate in " + chain_path;
-    return false;
-  }
-  out->key_slot = EVP_PKEY_get_base_id(out->key.get());
-
-  CertificateInfo& info = out->info;
-  info.names = names_of(out->leaf.get());
-  info.key_type = key_type_of(out->key.get());
-  info.subject = subject_of(out->leaf.get());
-  info.not_before_s = unix_seconds(X509_get0_notBefore(out->leaf.get()));
-  info.not_after_s = unix_seconds(X509_get0_notAfter(out->leaf.get()));
-  info.source_file = chain_path;
-  info.is_default = is_default;
-
-  if (info.not_after_s < now_s) {
-    warnings->push_back(chain_path + ": certificate for " + join(info.names) + " expired at " +
-                        format_utc(info.not_after_s));
-  } else if (info.not_before_s > now_s) {
-    warnings->push_back(chain_path + ": certificate for " + join(info.names) +
-                        " is not valid before " + format_utc(info.not_before_s));
-  }
+  if (key_path == chain_path) OPENSSL_cleanse(chain_pem.data(), chain_pem.size());
+  if (!ok) return false;
   if ((key_mode & S_IROTH) != 0) {
     warnings->push_back(key_path + ": private key is readable by others");
   }
-  ERR_clear_error();
   return true;
 }
 

@@ -66,6 +66,23 @@ struct LoadedCertificate {
                                     bool is_default, int64_t now_s, LoadedCertificate* out,
                                     std::vector<std::string>* warnings, std::string* error);
 
+// The same from memory: `chain_pem` (first CERTIFICATE = leaf) and the
+// private key in `key_pem` (may be chain_pem itself). The labels name the
+// two in errors and warnings; info.source_file is chain_label.
+[[nodiscard]] bool parse_certificate(const std::string& chain_label, const std::string& chain_pem,
+                                     const std::string& key_label, const std::string& key_pem,
+                                     bool is_default, int64_t now_s, LoadedCertificate* out,
+                                     std::vector<std::string>* warnings, std::string* error);
+
+// Only the certificates of `chain_pem` (no key), or false with *error
+// naming `label`.
+[[nodiscard]] bool read_certificate_chain(const std::string& label, const std::string& chain_pem,
+                                          X509Ptr* leaf, ChainPtr* chain, std::string* error);
+
+// Fills names, key type (of `key`, which may be the leaf's public key),
+// subject, validity and source_file = `source`.
+void describe_leaf(X509* leaf, EVP_PKEY* key, const std::string& source, CertificateInfo* info);
+
 // Reads a ticket key file (format in tls_context.h).
 [[nodiscard]] bool load_ticket_keys(const std::string& path, TlsContext::TicketKeys* out,
                                     std::vector<std::string>* warnings, std::string* error);

@@ -37,6 +37,24 @@ TEST(TenantPolicy, ParseEveryOption) {
   EXPECT_EQ(u.logins_per_minute.value, "60");
   EXPECT_EQ(u.mechanisms.value, "APOP");
   EXPECT_FALSE(u.delete_mode.set);
+  EXPECT_FALSE(u.retention_days.set);
+}
+
+TEST(TenantPolicy, RetentionDays) {
+  TenantPolicyArgs a;
+  a.retention_days = "30";
+  TenantPolicyUpdate u = parse_tenant_policy(a);
+  EXPECT_TRUE(u.any());
+  EXPECT_TRUE(u.retention_days.set);
+  EXPECT_EQ(u.retention_days.value, "30");
+  a.retention_days = "NEVER";
+  u = parse_tenant_policy(a);
+  EXPECT_TRUE(u.retention_days.set);
+  EXPECT_EQ(u.retention_days.value, "");  // NULL: kept forever
+  for (const char* bad : {"0", "-1", "", "default", "30d", "2147483648"}) {
+    a.retention_days = bad;
+    EXPECT_THROW((void)parse_tenant_policy(a), UserError) << bad;
+  }
 }
 
 TEST(TenantPolicy, DeleteMode) {

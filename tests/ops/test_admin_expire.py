@@ -104,8 +104,8 @@ class ExpireTest(unittest.TestCase):
         keeper, _ = new_user(keep)
         age_message(deliver(keeper, b"x\r\n")["message_id"], retrieved_days_ago=1000)
         r = admin("expire", keep)
-        self.assertEqual(r.stdout, f"tenant {keep} keeps retrieved messages forever "
-                                   "(expire-days never): nothing to do\n")
+        self.assertEqual(r.stdout, f"tenant {keep} keeps messages forever "
+                                   "(expire-days never, retention-days never): nothing to do\n")
         r = admin("expire")  # every tenant with expire-days; ours among them
         self.assertIn(f"tenant {self.domain} (expire-days 3): deleted 3", r.stdout)
         self.assertNotIn(keep, r.stdout)
@@ -146,6 +146,54 @@ class ExpireTest(unittest.TestCase):
         r = admin("expire", database="host=127.0.0.1 port=1 dbname=x connect_timeout=5",
                   check=False)
         self.assertEqual(r.returncode, 3)
+
+
+def set_ages(message_id, received_days_ago, retrieved_days_ago=None, hidden=False):
+    retrieved = ("NULL" if retrieved_days_ago is None
+                 else f"now() - interval '{retrieved_days_ago} days'")
+    psql(f"UPDATE popgate.messages SET retrieved_at = {retrieved}, hidden = {hidden},"
+         f" received_at = now() - interval '{received_days_ago} days'"
+         f" WHERE message_id = {message_id}")
+
+
+class RetentionTest(unittest.TestCase):
+    """Retention (tenant set --retention-days) deletes by delivery age,
+    retrieved or not, hidden or not; EXPIRE and retention together are
+    counted apart, and a message due by both counts once, as EXPIRE's."""
+
+    def setUp(self):
+        self.domain = new_tenant()
+        self.login, _ = new_user(self.domain)
+        self.body = b"Subject: r\r\n\r\nbody\r\n"
+        self.m = [deliver(self.login, self.body)["message_id"] for _ in range(5)]
+        set_ages(self.m[0], received_days_ago=40)                         # old, never retrieved
+        set_ages(self.m[1], received_days_ago=40, retrieved_days_ago=39)  # old, retrieved
+        set_ages(self.m[2], received_days_ago=45, hidden=True)            # old, hidden
+        set_ages(self.m[3], received_days_ago=10)                         # young
+        set_ages(self.m[4], received_days_ago=29, retrieved_days_ago=2)   # young, retrieved
+
+    def test_retention_alone(self):
+        admin("tenant", "set", self.domain, "--retention-days", "30")
+        size = len(self.body)
+        r = admin("expire", self.domain, "--dry-run")
+        self.assertEqual(r.stdout, f"tenant {self.domain} (retention-days 30): would delete 3 "
+                                   f"messages ({3 * size} B) from 1 maildrops\n")
+        self.assertEqual(len(remaining(self.login)), 5)
+        r = admin("expire", self.domain)
+        self.assertEqual(r.stdout, f"tenant {self.domain} (retention-days 30): deleted 3 "
+                                   f"messages ({3 * size} B) from 1 maildrops\n")
+        self.assertEqual(remaining(self.login), [str(self.m[3]), str(self.m[4])])
+
+    def test_retention_and_expire_counted_apart(self):
+        admin("tenant", "set", self.domain, "--retention-days", "30", "--expire-days", "1")
+        size = len(self.body)
+        r = admin("expire", self.domain)
+        # EXPIRE: m1 (also old) and m4 (retrieved 2 days ago); retention: m0, m2.
+        self.assertEqual(r.stdout, f"tenant {self.domain} (expire-days 1, retention-days 30): "
+                                   f"deleted 4 messages ({4 * size} B) from 1 maildrops "
+                                   f"(expire: 2 messages, {2 * size} B; retention: 2 messages, "
+                                   f"{2 * size} B)\n")
+        self.assertEqual(remaining(self.login), [str(self.m[3])])
 
 
 class ExpireUnderGatewayTest(unittest.TestCase):

@@ -12,6 +12,7 @@ DEFAULTS = {
     "logins-per-minute": "default",
     "mechanisms": "all",
     "delete-mode": "delete",
+    "retention-days": "never",
 }
 
 
@@ -40,7 +41,8 @@ class TenantPolicyTest(unittest.TestCase):
         self.assertEqual(show(self.domain), {
             "domain": self.domain, "login-delay": "300", "expire-days": "30",
             "require-tls": "yes", "sessions-max": "50", "logins-per-minute": "120",
-            "mechanisms": "PLAIN SCRAM-SHA-256 OAUTHBEARER", "delete-mode": "delete"})
+            "mechanisms": "PLAIN SCRAM-SHA-256 OAUTHBEARER", "delete-mode": "delete",
+            "retention-days": "never"})
         row = psql("SELECT login_delay_s, expire_days, require_tls, sessions_max, "
                    "logins_per_minute, mechanisms FROM popgate.tenants "
                    f"WHERE domain = '{self.domain}'")
@@ -68,6 +70,15 @@ class TenantPolicyTest(unittest.TestCase):
                      f"WHERE domain = '{self.domain}'")
         self.assertEqual(nulls, "t|t|t|t")
 
+    def test_retention_days_round_trip(self):
+        admin("tenant", "set", self.domain, "--retention-days", "90")
+        self.assertEqual(show(self.domain)["retention-days"], "90")
+        self.assertEqual(tenant_column(self.domain, "retention_days"), "90")
+        admin("tenant", "set", self.domain, "--retention-days", "NEVER")
+        self.assertEqual(show(self.domain)["retention-days"], "never")
+        self.assertEqual(psql("SELECT retention_days IS NULL FROM popgate.tenants "
+                              f"WHERE domain = '{self.domain}'"), "t")
+
     def test_every_mechanism_name(self):
         names = "USER PLAIN LOGIN SCRAM-SHA-256 OAUTHBEARER XOAUTH2 APOP"
         admin("tenant", "set", self.domain, "--mechanisms", names.lower())
@@ -83,6 +94,8 @@ class TenantPolicyTest(unittest.TestCase):
             ("--logins-per-minute", "0"), ("--logins-per-minute", "99999999999"),
             ("--mechanisms", "CRAM-MD5"), ("--mechanisms", "PLAIN bogus"), ("--mechanisms", ""),
             ("--mechanisms", " , "), ("--mechanisms", "SCRAM-SHA-256-PLUS"),
+            ("--retention-days", "0"), ("--retention-days", "-5"), ("--retention-days", "x"),
+            ("--retention-days", "2147483648"),
         ]
         for option, value in cases:
             with self.subTest(option=option, value=value):
@@ -122,7 +135,7 @@ class TenantPolicyTest(unittest.TestCase):
         self.assertEqual(show(self.domain), {
             "domain": self.domain, "login-delay": "7", "expire-days": "3", "require-tls": "yes",
             "sessions-max": "9", "logins-per-minute": "11", "mechanisms": "APOP USER",
-            "delete-mode": "delete"})
+            "delete-mode": "delete", "retention-days": "never"})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """CI smoke test of the benchmark suite: popgate-bench runs every scenario
 briefly against a real popgate and the test PostgreSQL, and every reply it
 got verified. No timing is asserted: only that the generator ran its
-scenarios (exit code 0, the JSON fields say so).
+scenarios (exit code 0, the JSON fields say so), and that a server whose
+replies are wrong gets errors, a failing exit status and no clean report.
 
 The dataset is the smallest one (bench/common/dataset.h, "smoke"), loaded
 the way bench/compare.py does it: users with popgate-admin user add,
@@ -12,8 +13,10 @@ popgate-bench-data's SQL.
 import json
 import os
 import shutil
+import socketserver
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from popgate_server import Gateway
@@ -139,6 +142,44 @@ class BenchSmoke(unittest.TestCase):
         report = self.run_bench("--scenario", "idle", "--idle-steps", "4,8")
         self.assertEqual(report["sessions_held"], 8)
         self.assertEqual(len([m for m in report["memory"] if m["label"] == "step"]), 2)
+
+
+class WrongPop3(socketserver.StreamRequestHandler):
+    """Answers every command with a bare +OK: a fast but wrong server (its
+    STAT says nothing about the maildrop)."""
+
+    def handle(self):
+        self.wfile.write(b"+OK wrong\r\n")
+        for line in self.rfile:
+            self.wfile.write(b"+OK\r\n")
+            if line.upper().startswith(b"QUIT"):
+                return
+
+
+class WrongServerIsCaught(unittest.TestCase):
+    def test_wrong_replies_are_errors(self):
+        bench = binary("POPGATE_BENCH_BIN")
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), WrongPop3)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            port = server.server_address[1]
+            r = subprocess.run([bench, "--dataset", "smoke", "--target", "wrong", "--quiet",
+                                "--scenario", "login", "--connections", "2", "--port", str(port),
+                                "--tls-port", str(port), "--duration-s", WINDOW_S],
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        finally:
+            server.shutdown()
+            server.server_close()
+        lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+        self.assertTrue(lines, r.stdout + r.stderr)
+        report = json.loads(lines[-1])
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertFalse(report["ok"])
+        self.assertGreater(report["errors"]["verify"], 0)
+        self.assertEqual(report["errors"]["total"], sum(
+            v for k, v in report["errors"].items() if k not in ("total", "samples")))
+        self.assertTrue(any("STAT" in sample for sample in report["errors"]["samples"]))
 
 
 if __name__ == "__main__":

@@ -377,6 +377,24 @@ def check_dockerfile(popgate):
         problem("Dockerfile: the HEALTHCHECK must call /healthz/live on the image's status port 9110")
     if "USER 10001" not in text:
         problem("Dockerfile: the runtime stage must run as the non-root user 10001")
+    # What it copies from the build context exists and is not .dockerignored.
+    root = os.path.dirname(DEPLOY)
+    with open(os.path.join(DEPLOY, "Dockerfile.dockerignore")) as f:
+        ignored = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    for source in re.findall(r"^COPY (?!--from)(\S+) ", text, flags=re.MULTILINE):
+        if source == ".":
+            continue
+        if not os.path.exists(os.path.join(root, source)):
+            problem(f"Dockerfile: COPY {source}: no such file in the checkout")
+        if any(source == i or source.startswith(i.rstrip("/") + "/") for i in ignored):
+            problem(f"Dockerfile: COPY {source} is excluded by Dockerfile.dockerignore")
+    # The build stage installs the "# Build" and "# Libraries" packages.
+    run = subprocess.run(["sh", os.path.join(DEPLOY, "docker", "build-deps.sh"),
+                          os.path.join(root, "ops", "packages.txt")], capture_output=True, text=True)
+    build_deps = run.stdout.split()
+    for package in ("cmake", "ninja-build", "libpq-dev", "liburing-dev", "libssl-dev"):
+        if package not in build_deps:
+            problem(f"docker/build-deps.sh: {package} is not among the image's build packages ({run.stderr.strip()})")
 
 
 def runtime_packages(dockerfile_text):
@@ -423,7 +441,20 @@ def check_image_libraries(binaries):
         problem(f"Dockerfile: the runtime stage installs {sorted(listed_libs - needed)}, which no binary links")
 
 
+# Current GA API versions of the kinds in k8s/.
+API_VERSIONS = {"ConfigMap": "v1", "Secret": "v1", "Service": "v1", "Deployment": "apps/v1",
+                "Job": "batch/v1", "PodDisruptionBudget": "policy/v1",
+                "HorizontalPodAutoscaler": "autoscaling/v2", "NetworkPolicy": "networking.k8s.io/v1",
+                "PodMonitor": "monitoring.coreos.com/v1", "Kustomization": "kustomize.config.k8s.io/v1beta1"}
+
+
 def check_k8s(popgate):
+    for o in k8s_objects():
+        if API_VERSIONS.get(o.get("kind")) != o.get("apiVersion"):
+            problem(f"{o['_file']}: {o.get('kind')} with apiVersion {o.get('apiVersion')} "
+                    f"(expected {API_VERSIONS.get(o.get('kind'), 'a known kind')})")
+        if o.get("kind") != "Kustomization" and not o.get("metadata", {}).get("name"):
+            problem(f"{o['_file']}: {o.get('kind')} without metadata.name")
     cm = k8s_object("ConfigMap", "popgate-config")
     config = tomllib.loads(cm["data"]["popgate.toml"])
     with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:

@@ -8,14 +8,16 @@ a few durations differ from the files an operator deploys (see
 `derive_*`). It proves, through HAProxy:
 
 - logins land on both instances, and their session_end lines carry the
-  original client address (from PROXY v2), not HAProxy's;
+  original client address (from PROXY v2), not HAProxy's; the image's
+  health check script (deploy/docker/popgate-healthcheck) passes;
 - SIGKILL of one instance mid-session: its client is disconnected, the
   maildrop lock lapses within the lease and the survivor opens the maildrop,
   nothing is lost (the dead session's DELE never happened), HAProxy marks
   the dead instance DOWN and new sessions go to the survivor; Prometheus
   reports up == 0 for it and fires PopgateInstanceDown for it alone;
-- SIGTERM of the survivor: HAProxy marks it DOWN (readiness 503),
-  Prometheus sees it draining, a RETR under way when the drain deadline
+- SIGTERM of the survivor: HAProxy marks it DOWN (readiness 503), the
+  image's health check script still says live but not ready, Prometheus
+  sees it draining, a RETR under way when the drain deadline
   passes is delivered whole before the -ERR, no lock is left, and
   Prometheus then fires PopgateInstanceDown for both and
   PopgateNoInstanceReady.
@@ -60,6 +62,8 @@ ALERT_FOR = "2s"       # `for:` of the two alerts the test waits for (deployed: 
 # generous slack for a loaded machine. Not a performance figure.
 LAPSE_BOUND_S = LEASE_MS / 1000 + 30
 GATEWAYS = ("popgate1", "popgate2")
+# The image's HEALTHCHECK command (bash /dev/tcp, no curl in the image).
+HEALTHCHECK = os.path.join(DEPLOY, "docker", "popgate-healthcheck")
 
 
 def substitute(text, pattern, replacement, what):
@@ -291,6 +295,11 @@ class DeploymentTest(unittest.TestCase):
     def status_instance(self, name):
         return self.gateways[name].status_url[len("http://"):]
 
+    def healthcheck(self, name, path):
+        """Exit status of the image's health check script against a gateway."""
+        env = dict(os.environ, POPGATE_HEALTHCHECK_ADDRESS=self.status_instance(name))
+        return subprocess.run(["bash", HEALTHCHECK, path], env=env, timeout=30).returncode
+
     def ended_peers(self, name):
         return [l.get("peer") for l in self.gateways[name].log_lines() if l.get("msg") == "session_end"]
 
@@ -332,6 +341,9 @@ class DeploymentTest(unittest.TestCase):
         wait_until(lambda: self.prometheus.values('haproxy_backend_active_servers{proxy="popgate_pop3"}')
                    == {f"127.0.0.1:{self.ports['stats']}": 2.0}, "HAProxy's exporter to count both gateways")
         self.assertEqual(self.prometheus.firing("PopgateInstanceDown"), set())
+        for name in GATEWAYS:
+            self.assertEqual(self.healthcheck(name, "/healthz/live"), 0)
+            self.assertEqual(self.healthcheck(name, "/healthz/ready"), 0)
 
     def test_2_sigkill_mid_session_frees_the_lock_and_loses_nothing(self):
         login, password = new_user(self.domain)
@@ -441,6 +453,9 @@ class DeploymentTest(unittest.TestCase):
         instance = self.status_instance(survivor)
         wait_until(lambda: self.prometheus.values(f'max_over_time(popgate_draining{{instance="{instance}"}}[1m])')
                    == {instance: 1.0}, "Prometheus to see the drain")
+        # The image's health check: alive (no restart), not ready.
+        self.assertEqual(self.healthcheck(survivor, "/healthz/live"), 0)
+        self.assertEqual(self.healthcheck(survivor, "/healthz/ready"), 1)
         # No instance takes new sessions now: HAProxy closes at once.
         with socket.create_connection(("127.0.0.1", self.ports["pop3"]), timeout=30) as s:
             self.assertEqual(s.recv(100), b"")

@@ -227,6 +227,54 @@ bool load_toml_listeners(Config& c, const std::string& path, const toml::node& n
   return true;
 }
 
+// [database.clusters.NAME] tables with a dsn each, and the [database.tenants]
+// table of "domain" = "NAME" (ops/database_clusters.h checks both later).
+bool load_toml_clusters(Config& c, const std::string& path, const toml::node& node, std::string* error) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    *error = path + ": database.clusters must be tables, written [database.clusters.NAME]";
+    return false;
+  }
+  for (const auto& [name, value] : *table) {
+    const std::string key = "database.clusters." + std::string(name.str());
+    const toml::table* cluster = value.as_table();
+    if (cluster == nullptr) {
+      *error = path + ": " + key + " must be a table with a dsn, written [" + key + "]";
+      return false;
+    }
+    std::string dsn;
+    for (const auto& [field, v] : *cluster) {
+      if (field.str() != "dsn") {
+        *error = path + ": unknown key '" + key + "." + std::string(field.str()) + "' (a cluster has a dsn)";
+        return false;
+      }
+      if (!v.is_string()) {
+        *error = path + ": " + key + ".dsn must be a string";
+        return false;
+      }
+      dsn = *v.value<std::string>();
+    }
+    if (!set_cluster(c.clusters, name.str(), dsn, path, error)) return false;
+  }
+  return true;
+}
+
+bool load_toml_tenants(Config& c, const std::string& path, const toml::node& node, std::string* error) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    *error = path + ": database.tenants must be a table of \"domain\" = \"cluster\", written [database.tenants]";
+    return false;
+  }
+  for (const auto& [domain, value] : *table) {
+    if (!value.is_string()) {
+      *error = path + ": database.tenants.\"" + std::string(domain.str()) + "\" must be a cluster name (a string)";
+      return false;
+    }
+    c.tenant_clusters.push_back({std::string(domain.str()), *value.value<std::string>()});
+  }
+  return true;
+}
+
 bool load_toml(Config& c, const std::string& path, std::string* error) {
   toml::table root;
   try {
@@ -249,6 +297,14 @@ bool load_toml(Config& c, const std::string& path, std::string* error) {
       return false;
     }
     for (const auto& [name, value] : *table) {
+      if (section.str() == "database" && name.str() == "clusters") {
+        if (!load_toml_clusters(c, path, value, error)) return false;
+        continue;
+      }
+      if (section.str() == "database" && name.str() == "tenants") {
+        if (!load_toml_tenants(c, path, value, error)) return false;
+        continue;
+      }
       const Key* k = find_key(section.str(), name.str());
       const std::string key_name = std::string(section.str()) + "." + std::string(name.str());
       if (k == nullptr) {
@@ -303,6 +359,13 @@ bool load_env(Config& c, std::string* error) {
     if (const char* v = std::getenv(name.c_str())) {
       if (!set_from_text(c, k, v, "environment " + name, error)) return false;
     }
+  }
+  // Clusters one variable each (a Secret may hold a DSN with a password);
+  // the tenant map as a whole replaces the file's.
+  if (!read_cluster_env(c.clusters, error)) return false;
+  if (const char* pairs = std::getenv("POPGATE_DATABASE_TENANTS")) {
+    c.tenant_clusters.clear();
+    if (!parse_tenant_pairs(c.tenant_clusters, pairs, "environment POPGATE_DATABASE_TENANTS", error)) return false;
   }
   return true;
 }
@@ -452,6 +515,8 @@ std::vector<std::string> changed_keys(const Config& a, const Config& b) {
     listeners_same = a.listeners[i] == b.listeners[i];
   }
   if (!listeners_same) out.emplace_back("listeners");
+  if (a.clusters != b.clusters) out.emplace_back("database.clusters");
+  if (a.tenant_clusters != b.tenant_clusters) out.emplace_back("database.tenants");
   return out;
 }
 
@@ -485,6 +550,8 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   std::optional<uint32_t> shards;
   std::vector<std::string> sets;
   std::vector<std::string> listener_specs;
+  std::vector<std::string> cluster_specs;
+  std::vector<std::string> tenant_specs;
   bool print_keys = false;
   bool check_only = false;
   app.add_option("-c,--config", config_file, "TOML configuration file")->envname("POPGATE_CONFIG");
@@ -496,6 +563,10 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   app.add_option("--set", sets, "section.key=value, for any key (repeatable)");
   app.add_option("--listener", listener_specs,
                  "a listener spec: name=...,address=...,tls=none|implicit,... (repeatable; replaces the others)");
+  app.add_option("--cluster", cluster_specs,
+                 "NAME=DSN: a PostgreSQL cluster beyond database.dsn (repeatable; adds or replaces by name)");
+  app.add_option("--tenant-cluster", tenant_specs,
+                 "DOMAIN=NAME: the tenant's cluster (repeatable; replaces the database.tenants map)");
   app.add_flag("--print-keys", print_keys, "print every configuration key and exit");
   app.add_flag("--check-config", check_only, "load and validate the configuration, then exit");
   app.set_version_flag("--version", "popgate 0.1.0");
@@ -550,10 +621,18 @@ std::optional<Config> load_config(int argc, const char* const* argv, std::string
   }
   if (c.listeners.empty()) c.listeners.push_back(c.listener);
   if (dsn) c.dsn = *dsn;
+  for (const std::string& spec : cluster_specs) {
+    if (!parse_cluster_spec(c.clusters, spec, error)) return std::nullopt;
+  }
+  if (!tenant_specs.empty()) c.tenant_clusters.clear();
+  for (const std::string& spec : tenant_specs) {
+    if (!parse_tenant_pairs(c.tenant_clusters, spec, "--tenant-cluster", error)) return std::nullopt;
+  }
   if (shards) c.shards = *shards;
   if (log_level) c.log_level = *log_level;
   if (ready_file) c.ready_file = *ready_file;
   if (!validate(c, error)) return std::nullopt;
+  if (!validate_clusters(c.dsn, c.clusters, c.tenant_clusters, error)) return std::nullopt;
   if (check_only) {
     *exit_now = true;
     *error = "configuration OK";

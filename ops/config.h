@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ops/database_clusters.h"
 #include "ops/listener_config.h"
 
 namespace popgate::ops {
@@ -54,6 +55,12 @@ struct Config {
   uint32_t lock_lease_ms = 30'000;
   std::string default_domain;
   uint32_t startup_wait_ms = 30'000;
+  // [database.clusters.NAME] dsn = "...": PostgreSQL clusters beyond the
+  // default (dsn); [database.tenants] "domain" = "NAME": the tenants that
+  // live there (the rest live on the default). Validated, domains
+  // lowercased and sorted. A change needs a restart.
+  std::vector<DatabaseCluster> clusters;
+  std::vector<TenantCluster> tenant_clusters;
   // [auth]
   uint32_t kdf_threads = 0;         // 0 = one per online CPU
   uint32_t kdf_queue_max = 4096;
@@ -110,7 +117,8 @@ struct KeyInfo {
 // the TLS files and the database poll interval (tls.*) and
 // metrics.log_level_endpoint. Others need a restart.
 [[nodiscard]] bool reloadable(std::string_view key) noexcept;
-// Keys whose values differ between `a` and `b` ("section.key").
+// Keys whose values differ between `a` and `b` ("section.key"; the
+// cluster map counts as "database.clusters" and "database.tenants").
 [[nodiscard]] std::vector<std::string> changed_keys(const Config& a, const Config& b);
 
 }  // namespace popgate::ops

@@ -261,6 +261,124 @@ TEST_F(ConfigTest, EveryKeyHasEnvNameAndHelp) {
   }
 }
 
+// ---- Several PostgreSQL clusters: [database.clusters.NAME] and [database.tenants]
+
+TEST_F(ConfigTest, ClustersAndTenantMapFromToml) {
+  const auto c = load({"--config", file("[database]\ndsn = \"host=a\"\n"
+                                        "[database.clusters.eu2]\ndsn = \"host=b\"\n"
+                                        "[database.clusters.us_1]\ndsn = \"host=c\"\n"
+                                        "[database.tenants]\n\"Example.ORG\" = \"eu2\"\n"
+                                        "\"b.example\" = \"default\"\n\"c.example\" = \"us_1\"\n")});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->clusters.size(), 2u);
+  EXPECT_EQ(c->clusters[0], (DatabaseCluster{"eu2", "host=b"}));
+  EXPECT_EQ(c->clusters[1], (DatabaseCluster{"us_1", "host=c"}));
+  // Lowercased and sorted by domain.
+  ASSERT_EQ(c->tenant_clusters.size(), 3u);
+  EXPECT_EQ(c->tenant_clusters[0], (TenantCluster{"b.example", "default"}));
+  EXPECT_EQ(c->tenant_clusters[1], (TenantCluster{"c.example", "us_1"}));
+  EXPECT_EQ(c->tenant_clusters[2], (TenantCluster{"example.org", "eu2"}));
+
+  const ClusterSet set = cluster_set(c->dsn, c->clusters, c->tenant_clusters);
+  ASSERT_EQ(set.clusters.size(), 3u);
+  EXPECT_EQ(set.clusters[0], (DatabaseCluster{"default", "host=a"}));
+  EXPECT_EQ(set.routes.cluster_of_domain("example.org"), 1);
+  EXPECT_EQ(set.routes.cluster_of_domain("c.example"), 2);
+  EXPECT_EQ(set.routes.cluster_of_domain("b.example"), 0);
+  EXPECT_EQ(set.routes.cluster_of_domain("unlisted.example"), 0);
+  // Logins route like PgClient::lookup_user parses them.
+  EXPECT_EQ(set.routes.cluster_of_login("Joe@EXAMPLE.org", ""), 1);
+  EXPECT_EQ(set.routes.cluster_of_login("joe", "example.org"), 1);
+  EXPECT_EQ(set.routes.cluster_of_login("joe", ""), 0);
+  EXPECT_EQ(set.routes.cluster_of_login("\x01@example.org", ""), 0);
+}
+
+TEST_F(ConfigTest, NoClustersMeansOneDefaultCluster) {
+  const auto c = load({"--dsn", "host=a"});
+  ASSERT_TRUE(c) << error;
+  EXPECT_TRUE(c->clusters.empty());
+  EXPECT_TRUE(c->tenant_clusters.empty());
+  const ClusterSet set = cluster_set(c->dsn, c->clusters, c->tenant_clusters);
+  ASSERT_EQ(set.clusters.size(), 1u);
+  EXPECT_EQ(set.clusters[0].name, "default");
+  EXPECT_EQ(set.routes.size(), 0u);
+}
+
+TEST_F(ConfigTest, ClustersFromEnvironmentAndFlags) {
+  // The file names the cluster; the environment carries its DSN (a
+  // Secret), and the tenant map replaces the file's.
+  env("POPGATE_DATABASE_CLUSTERS_EU2_DSN", "host=b password=secret");
+  env("POPGATE_DATABASE_TENANTS", "x.example=eu2 y.example=default");
+  auto c = load({"--config", file("[database]\ndsn = \"host=a\"\n[database.clusters.eu2]\ndsn = \"host=old\"\n"
+                                  "[database.tenants]\n\"z.example\" = \"eu2\"\n")});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->clusters.size(), 1u);
+  EXPECT_EQ(c->clusters[0].dsn, "host=b password=secret");
+  ASSERT_EQ(c->tenant_clusters.size(), 2u);
+  EXPECT_EQ(c->tenant_clusters[0], (TenantCluster{"x.example", "eu2"}));
+
+  c = load({"--dsn", "host=a", "--cluster", "us=host=u", "--tenant-cluster", "q.example=us"});
+  ASSERT_TRUE(c) << error;
+  ASSERT_EQ(c->clusters.size(), 2u);  // eu2 from the environment, us from the flag
+  EXPECT_EQ(c->clusters[1], (DatabaseCluster{"us", "host=u"}));
+  ASSERT_EQ(c->tenant_clusters.size(), 1u);  // the flag's map replaces the environment's
+  EXPECT_EQ(c->tenant_clusters[0], (TenantCluster{"q.example", "us"}));
+}
+
+TEST_F(ConfigTest, ClusterMistakesNameTheKey) {
+  const std::string base = "[database]\ndsn = \"host=a\"\n";
+  expect_error({"--config", file(base + "[database.clusters.eu2]\ndsn = \"host=b\"\n"
+                                        "[database.tenants]\n\"example.org\" = \"eu3\"\n")},
+               "database.tenants.\"example.org\" = \"eu3\": no cluster of that name (known: default eu2)");
+  expect_error({"--config", file(base + "[database.clusters.eu2]\ndsn = \"host=b\"\n"
+                                        "[database.tenants]\n\"Example.org\" = \"eu2\"\n"
+                                        "\"example.ORG\" = \"default\"\n")},
+               "database.tenants.\"example.org\" is listed twice");
+  expect_error({"--config", file(base + "[database.tenants]\n\"exa mple.org\" = \"default\"\n")},
+               "database.tenants.\"exa mple.org\": not a domain name");
+  expect_error({"--config", file(base + "[database.tenants]\n\"example..org\" = \"default\"\n")},
+               "database.tenants.\"example..org\": not a domain name");
+  expect_error({"--config", file(base + "[database.tenants]\n\"example.org\" = 3\n")},
+               "database.tenants.\"example.org\" must be a cluster name");
+  expect_error({"--config", file(base + "[database.clusters.eu2]\n")}, "database.clusters.eu2.dsn is required");
+  expect_error({"--config", file(base + "[database.clusters.eu2]\ndsn = \"host=a\"\n")},
+               "database.clusters.eu2.dsn is database.dsn's");
+  expect_error({"--config", file(base + "[database.clusters.x]\ndsn = \"host=b\"\n"
+                                        "[database.clusters.y]\ndsn = \"host=b\"\n")},
+               "database.clusters.y.dsn is also database.clusters.x.dsn");
+  expect_error({"--config", file(base + "[database.clusters.EU2]\ndsn = \"host=b\"\n")},
+               "database.clusters.EU2: a cluster name is");
+  expect_error({"--config", file(base + "[database.clusters.default]\ndsn = \"host=b\"\n")},
+               "database.clusters.default: a cluster name is");
+  expect_error({"--config", file(base + "[database.clusters.eu2]\ndsn = \"host=b\"\nport = 5\n")},
+               "unknown key 'database.clusters.eu2.port'");
+  expect_error({"--dsn", "host=a", "--cluster", "nodsn"}, "--cluster nodsn: expected NAME=DSN");
+  expect_error({"--dsn", "host=a", "--tenant-cluster", "example.org"}, "'example.org' is not domain=cluster");
+  std::string many = base;
+  for (size_t i = 0; i < storage::kClustersMax; ++i) {
+    many += "[database.clusters.c" + std::to_string(i) + "]\ndsn = \"host=" + std::to_string(i) + "\"\n";
+  }
+  expect_error({"--config", file(many)}, "at most 15");
+}
+
+TEST_F(ConfigTest, ClusterChangesNeedARestart) {
+  const auto a = load({"--dsn", "host=a", "--cluster", "eu2=host=b", "--tenant-cluster", "x.example=eu2"});
+  ASSERT_TRUE(a) << error;
+  const auto b = load({"--dsn", "host=a", "--cluster", "eu2=host=c", "--tenant-cluster", "x.example=default"});
+  ASSERT_TRUE(b) << error;
+  EXPECT_EQ(changed_keys(*a, *b), (std::vector<std::string>{"database.clusters", "database.tenants"}));
+  EXPECT_FALSE(reloadable("database.clusters"));
+  EXPECT_FALSE(reloadable("database.tenants"));
+}
+
+TEST(ClusterIds, ScopedIdsKeepClusterAndId) {
+  const int64_t id = storage::kScopableIdMax;
+  EXPECT_EQ(storage::cluster_of_scoped(storage::scoped_id(15, id)), 15);
+  EXPECT_EQ(storage::unscoped_id(storage::scoped_id(15, id)), id);
+  EXPECT_EQ(storage::scoped_id(0, 42), 42);
+  EXPECT_NE(storage::scoped_id(1, 42), storage::scoped_id(0, 42));
+}
+
 TEST_F(ConfigTest, ShippedExampleLoadsAndListsEveryKey) {
   const std::string path = std::string(POPGATE_SOURCE_DIR) + "/deploy/popgate.example.toml";
   const auto c = load({"--config", path});

@@ -89,6 +89,56 @@ class Builder {
   std::deque<MetricFamily> families_;  // family() hands out references: must not move
 };
 
+// Sums one cluster's PostgreSQL figure over all shards.
+double cluster_total(const MetricsSources& src, size_t cluster, pop3::Gauge shard::PgClusterCounters::*field) {
+  double n = 0;
+  for (const shard::Shard* s : src.shards) {
+    const auto& clusters = s->counters().pg_clusters;
+    if (cluster < clusters.size()) n += static_cast<double>((clusters[cluster].*field).value());
+  }
+  return n;
+}
+
+// The PostgreSQL clients' figures, by cluster when there are several (the
+// label's values are bounded by the configuration).
+void pg_clusters(Builder& b, const MetricsSources& src) {
+  using K = shard::PgClusterCounters;
+  const size_t n = std::max<size_t>(src.clusters.size(), 1);
+  auto labels = [&src, n](size_t i, Labels more) {
+    if (n > 1) more.push_back({"cluster", src.clusters[i]});
+    return more;
+  };
+  const struct {
+    const char* name;
+    const char* help;
+    MetricType type;
+    pop3::Gauge K::*field;
+  } plain[] = {
+      {"popgate_pg_connections_up", "PostgreSQL connections established (all shards).", MetricType::Gauge,
+       &K::connections_up},
+      {"popgate_pg_requests_in_flight", "PostgreSQL requests sent and not yet answered.", MetricType::Gauge,
+       &K::in_flight},
+      {"popgate_pg_requests_queued", "PostgreSQL requests waiting for a connection.", MetricType::Gauge, &K::queued},
+      {"popgate_pg_requests_total", "PostgreSQL requests submitted.", MetricType::Counter, &K::requests},
+      {"popgate_pg_reconnects_total", "PostgreSQL connection attempts after a connection's first.",
+       MetricType::Counter, &K::reconnects},
+  };
+  for (const auto& m : plain) {
+    auto& f = b.family(m.name, m.help, m.type);
+    for (size_t i = 0; i < n; ++i) Builder::value(f, labels(i, {}), cluster_total(src, i, m.field));
+  }
+  auto& err = b.family("popgate_pg_errors_total", "PostgreSQL failures, by class.", MetricType::Counter);
+  const std::pair<const char*, pop3::Gauge K::*> classes[] = {
+      {"temporary", &K::errors_temporary}, {"permanent", &K::errors_permanent},
+      {"stuck_connection", &K::timeouts},  {"overloaded", &K::overloaded},
+      {"deadline", &K::deadline_expired},  {"connect", &K::connect_failures}};
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto& [name, member] : classes) {
+      Builder::value(err, labels(i, {{"class", name}}), cluster_total(src, i, member));
+    }
+  }
+}
+
 // Sums one counter field over all shards.
 template <typename Get>
 double total(const MetricsSources& src, Get get) {
@@ -291,27 +341,7 @@ void maildrops_and_storage(Builder& b, const MetricsSources& src) {
                        histogram_total(src, [k](const auto& c) -> const auto& { return c.pg_seconds[k]; }),
                        kMicrosecond);
   }
-  b.single("popgate_pg_connections_up", "PostgreSQL connections established (all shards).", MetricType::Gauge,
-           total(src, [](const auto& c) { return c.pg_connections_up.value(); }));
-  b.single("popgate_pg_requests_in_flight", "PostgreSQL requests sent and not yet answered.", MetricType::Gauge,
-           total(src, [](const auto& c) { return c.pg_in_flight.value(); }));
-  b.single("popgate_pg_requests_queued", "PostgreSQL requests waiting for a connection.", MetricType::Gauge,
-           total(src, [](const auto& c) { return c.pg_queued.value(); }));
-  b.single("popgate_pg_requests_total", "PostgreSQL requests submitted.", MetricType::Counter,
-           total(src, [](const auto& c) { return c.pg_requests.value(); }));
-  b.single("popgate_pg_reconnects_total", "PostgreSQL connection attempts after a connection's first.",
-           MetricType::Counter, total(src, [](const auto& c) { return c.pg_reconnects.value(); }));
-  auto& err = b.family("popgate_pg_errors_total", "PostgreSQL failures, by class.", MetricType::Counter);
-  const std::pair<const char*, pop3::Gauge shard::ShardCounters::*> classes[] = {
-      {"temporary", &shard::ShardCounters::pg_errors_temporary},
-      {"permanent", &shard::ShardCounters::pg_errors_permanent},
-      {"stuck_connection", &shard::ShardCounters::pg_timeouts},
-      {"overloaded", &shard::ShardCounters::pg_overloaded},
-      {"deadline", &shard::ShardCounters::pg_deadline_expired},
-      {"connect", &shard::ShardCounters::pg_connect_failures}};
-  for (const auto& [name, member] : classes) {
-    Builder::value(err, {{"class", name}}, total(src, [m = member](const auto& c) { return (c.*m).value(); }));
-  }
+  pg_clusters(b, src);
   auto& locks = b.family("popgate_lock_operations_total", "Maildrop lock releases and lease renewals, by result.",
                          MetricType::Counter);
   Builder::value(locks, {{"operation", "release"}, {"result", "ok"}}, total(src, [](const auto& c) { return c.lock_releases.value(); }));
@@ -342,7 +372,11 @@ void limits(Builder& b, const MetricsSources& src) {
   add("kdf_queue", [](const auto& c) { return c.kdf_rejected.value(); });
   add("recv_buffers", [](const auto& c) { return c.recv_no_buffers.value(); });
   add("linger_timeout", [](const auto& c) { return c.linger_timeouts.value(); });
-  add("pg_queue", [](const auto& c) { return c.pg_overloaded.value(); });
+  add("pg_queue", [](const auto& c) {
+    int64_t n = 0;
+    for (const auto& k : c.pg_clusters) n += k.overloaded.value();
+    return n;
+  });
   add("lmtp_command_line_bytes", [](const auto& c) { return c.lmtp.line_too_long.value(); });
   add("lmtp_input_flood", [](const auto& c) { return c.lmtp.input_flood.value(); });
   add("lmtp_bad_commands", [](const auto& c) { return c.lmtp.bad_command_limit.value(); });

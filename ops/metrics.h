@@ -36,6 +36,10 @@ struct MetricsSources {
   std::vector<std::string> listeners;       // names, by listener index
   uint32_t tenant_labels_max = 100;         // across the process
   int64_t start_time_s = 0;                 // Unix time the process started
+  // PostgreSQL cluster names, by index ("default" first). With more than
+  // one, the popgate_pg_* series (but the latency histogram) carry a
+  // `cluster` label; with one they stay unlabelled.
+  std::vector<std::string> clusters{"default"};
   // Optional: figures owned by main.
   std::function<uint32_t()> kdf_queued;
   std::function<bool()> draining;

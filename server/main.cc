@@ -79,19 +79,25 @@ std::string make_instance_id(const ops::Config& config) {
   return name.substr(0, 40) + "/" + std::to_string(getpid()) + "/" + random_hex(6);
 }
 
-bool wait_for_schema(const ops::Config& config) {
+// Every cluster must be reachable at this build's schema version; they
+// share the one startup_wait_ms.
+bool wait_for_schema(const ops::Config& config, const std::vector<ops::DatabaseCluster>& clusters) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.startup_wait_ms);
-  for (;;) {
-    const auto problem = ops::check_schema(config.dsn);
-    if (!problem) return true;
-    const bool unreachable = problem->rfind("database unreachable", 0) == 0;
-    if (!unreachable || std::chrono::steady_clock::now() >= deadline) {
-      POPGATE_LOG(kError, "startup_failed").str("reason", *problem);
-      return false;
+  for (const ops::DatabaseCluster& cluster : clusters) {
+    for (;;) {
+      const auto problem = ops::check_schema(cluster.dsn);
+      if (!problem) break;
+      const bool unreachable = problem->rfind("database unreachable", 0) == 0;
+      const std::string reason = clusters.size() > 1 ? "cluster " + cluster.name + ": " + *problem : *problem;
+      if (!unreachable || std::chrono::steady_clock::now() >= deadline) {
+        POPGATE_LOG(kError, "startup_failed").str("reason", reason);
+        return false;
+      }
+      POPGATE_LOG(kWarn, "waiting_for_database").str("reason", reason);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    POPGATE_LOG(kWarn, "waiting_for_database").str("reason", *problem);
-    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+  return true;
 }
 
 pop3::SessionConfig session_config(const ops::Config& config, const ops::ListenerConfig& l, bool tls) {
@@ -171,7 +177,8 @@ shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
                                   const std::vector<std::vector<int>>& fds,
                                   const std::shared_ptr<const tls::TlsContext>& tls,
                                   const auth::JwksVerifier* oauth, LimitTables& tables,
-                                  const std::string& instance_id) {
+                                  const std::string& instance_id,
+                                  const std::shared_ptr<const storage::ClusterRoutes>& routes) {
   shard::ShardOptions o;
   o.index = index;
   for (size_t i = 0; i < config.listeners.size(); ++i) {
@@ -213,6 +220,8 @@ shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
   o.storage.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
   o.storage.lock_lease = std::chrono::milliseconds(config.lock_lease_ms);
   o.storage.application_name = "popgate/shard" + std::to_string(index);
+  for (const ops::DatabaseCluster& c : config.clusters) o.cluster_conninfo.push_back(c.dsn);
+  o.routes = routes;
   o.instance_id = instance_id;
   return o;
 }
@@ -221,8 +230,8 @@ shard::ShardOptions shard_options(const ops::Config& config, uint32_t index,
 // and the shards, read by the HTTP threads.
 class Readiness {
  public:
-  Readiness(std::string dsn, const std::vector<std::unique_ptr<shard::Shard>>& shards)
-      : dsn_(std::move(dsn)), shards_(shards) {}
+  Readiness(std::vector<ops::DatabaseCluster> clusters, const std::vector<std::unique_ptr<shard::Shard>>& shards)
+      : clusters_(std::move(clusters)), shards_(shards) {}
   void set_serving() noexcept { serving_.store(true); }
   void set_draining() noexcept { draining_.store(true); }
   [[nodiscard]] bool draining() const noexcept { return draining_.load(); }
@@ -232,15 +241,27 @@ class Readiness {
   std::string not_ready_reason() {
     if (draining_.load()) return "draining";
     if (!serving_.load()) return "starting";
+    // Every cluster: a tenant on an unreachable one would get [SYS/TEMP].
+    const bool several = clusters_.size() > 1;
     for (const auto& sh : shards_) {
-      if (sh->counters().pg_connections_up.value() == 0) {
-        return "shard " + std::to_string(sh->index()) + " has no PostgreSQL connection";
+      const auto& pg = sh->counters().pg_clusters;
+      for (size_t i = 0; i < pg.size() && i < clusters_.size(); ++i) {
+        if (pg[i].connections_up.value() == 0) {
+          return "shard " + std::to_string(sh->index()) + " has no PostgreSQL connection" +
+                 (several ? " to cluster " + clusters_[i].name : "");
+        }
       }
     }
     std::lock_guard lock(mu_);
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_schema_check_) {
-      schema_problem_ = ops::check_schema(dsn_).value_or("");
+      schema_problem_.clear();
+      for (const ops::DatabaseCluster& c : clusters_) {
+        if (auto problem = ops::check_schema(c.dsn)) {
+          schema_problem_ = several ? "cluster " + c.name + ": " + *problem : *problem;
+          break;
+        }
+      }
       next_schema_check_ = now + kSchemaCheckEvery;
     }
     return schema_problem_;
@@ -248,7 +269,7 @@ class Readiness {
 
  private:
   static constexpr std::chrono::seconds kSchemaCheckEvery{10};
-  const std::string dsn_;
+  const std::vector<ops::DatabaseCluster> clusters_;  // "default" first
   const std::vector<std::unique_ptr<shard::Shard>>& shards_;
   std::atomic<bool> serving_{false};
   std::atomic<bool> draining_{false};
@@ -336,7 +357,9 @@ int serve(int argc, const char* const* argv, ops::Config config) {
   signal(SIGPIPE, SIG_IGN);
   const int64_t start_time_s = static_cast<int64_t>(std::time(nullptr));
 
-  if (!wait_for_schema(config)) return 1;
+  const ops::ClusterSet cluster_set = ops::cluster_set(config.dsn, config.clusters, config.tenant_clusters);
+  const auto routes = std::make_shared<const storage::ClusterRoutes>(cluster_set.routes);
+  if (!wait_for_schema(config, cluster_set.clusters)) return 1;
 
   const unsigned cpus = std::max(1U, std::thread::hardware_concurrency());
   const unsigned shards = config.shards == 0 ? cpus : config.shards;
@@ -391,12 +414,13 @@ int serve(int argc, const char* const* argv, ops::Config config) {
   auto finished = std::make_unique<std::atomic<bool>[]>(shards);
   for (unsigned i = 0; i < shards; ++i) {
     shard_list.push_back(std::make_unique<shard::Shard>(
-        shard_options(config, i, fds, tls_reloads.current(), oauth ? &*oauth : nullptr, tables, instance_id), kdf));
+        shard_options(config, i, fds, tls_reloads.current(), oauth ? &*oauth : nullptr, tables, instance_id, routes),
+        kdf));
   }
 
   // The status port comes up before the shards so a failure to bind it
   // fails startup; it says "starting" until every shard accepts.
-  Readiness readiness(config.dsn, shard_list);
+  Readiness readiness(cluster_set.clusters, shard_list);
   std::unique_ptr<ops::MetricsExporter> exporter;
   std::unique_ptr<ops::StatusServer> status;
   if (!config.metrics_address.empty()) {
@@ -405,6 +429,8 @@ int serve(int argc, const char* const* argv, ops::Config config) {
     for (const ops::ListenerConfig& l : config.listeners) src.listeners.push_back(l.name);
     src.tenant_labels_max = config.tenant_labels_max;
     src.start_time_s = start_time_s;
+    src.clusters.clear();
+    for (const ops::DatabaseCluster& c : cluster_set.clusters) src.clusters.push_back(c.name);
     src.kdf_queued = [&kdf] { return kdf.queued(); };
     src.draining = [&readiness] { return readiness.draining(); };
     src.ready = [&readiness] { return readiness.not_ready_reason().empty(); };
@@ -468,6 +494,16 @@ int serve(int argc, const char* const* argv, ops::Config config) {
         .unum("shards", shards)
         .str("instance", instance_id)
         .num("schema_version", storage::schema_version());
+  }
+  if (cluster_set.clusters.size() > 1) {
+    for (size_t i = 0; i < cluster_set.clusters.size(); ++i) {
+      size_t tenants = 0;
+      for (const ops::TenantCluster& t : config.tenant_clusters) tenants += t.cluster == cluster_set.clusters[i].name;
+      POPGATE_LOG(kInfo, "database_cluster")
+          .str("cluster", cluster_set.clusters[i].name)
+          .unum("routed_tenants", tenants)
+          .boolean("default", i == 0);
+    }
   }
   if (status) {
     POPGATE_LOG(kInfo, "status_listening").str("address", status->bound_address());

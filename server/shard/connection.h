@@ -52,6 +52,7 @@ struct Connection {
   bool close_after_send = false;   // a fatal TLS alert is on its way out
   uint8_t store_inflight = 0;      // storage or KDF requests outstanding
   int64_t session_id = 0;          // maildrop lock holder id within this process
+  uint8_t cluster = 0;             // PostgreSQL cluster of the user (POP3), set at each lookup
 
   // Input not taken yet: part of one provided buffer (ciphertext with TLS).
   int32_t in_buffer = -1;

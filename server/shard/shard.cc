@@ -68,7 +68,7 @@ std::string_view conn_state_name(ConnState s) noexcept {
 Shard::Shard(ShardOptions options, auth::KdfPool& kdf)
     : opts_(std::move(options)),
       kdf_(kdf),
-      counters_(opts_.listeners.size()),
+      counters_(opts_.listeners.size(), 1 + opts_.cluster_conninfo.size()),
       tenants_(opts_.tenant_labels_max, opts_.tenant_labels_only),
       out_pool_(opts_.output_buffer_bytes),
       tls_pool_(tls::kCiphertextPendingBytesMax),
@@ -78,6 +78,7 @@ Shard::Shard(ShardOptions options, auth::KdfPool& kdf)
       table_(opts_.connections_max),
       thresholds_(opts_.limits.thresholds != nullptr ? *opts_.limits.thresholds : default_thresholds_) {
   POPGATE_CHECK(opts_.listeners.size() <= 255, "at most 255 listeners");
+  POPGATE_CHECK(1 + opts_.cluster_conninfo.size() <= storage::kClustersMax, "too many PostgreSQL clusters");
   for (ListenerOptions& l : opts_.listeners) listeners_.push_back(ListenerState{std::move(l)});
   opts_.listeners.clear();
   control_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -100,11 +101,18 @@ int Shard::run() {
   if (int rc = recv_buffers_.init(ring_.raw(), 0, opts_.recv_buffers, opts_.recv_buffer_bytes); rc < 0) {
     return rc;
   }
-  pg_ = std::make_unique<storage::PgClient>(opts_.storage);
+  // One client per cluster, each with its own connections (and cap).
+  pgs_.push_back(std::make_unique<storage::PgClient>(opts_.storage));
+  for (const std::string& conninfo : opts_.cluster_conninfo) {
+    storage::PgClientOptions o = opts_.storage;
+    o.conninfo = conninfo;
+    o.application_name += "/cluster" + std::to_string(pgs_.size());
+    pgs_.push_back(std::make_unique<storage::PgClient>(std::move(o)));
+  }
   now_ = Clock::now();
   next_renewal_ = now_ + opts_.storage.lock_lease / 3;
   for (uint8_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
-  arm_poll(Op::kPollStorage, pg_->event_fd());
+  for (uint32_t i = 0; i < pgs_.size(); ++i) arm_poll(Op::kPollStorage, pgs_[i]->event_fd(), i);
   arm_poll(Op::kPollKdf, outbox_.event_fd());
   arm_poll(Op::kPollControl, control_fd_);
   arm_tick();
@@ -133,7 +141,7 @@ int Shard::run() {
     }
     if (stopping_) check_stopped();
   }
-  pg_.reset();  // closes database connections; unsent releases lapse by lease
+  pgs_.clear();  // closes database connections; unsent releases lapse by lease
   return 0;
 }
 
@@ -167,10 +175,10 @@ void Shard::arm_accept(uint8_t listener) noexcept {
   l.accept_armed = true;
 }
 
-void Shard::arm_poll(Op op, int fd) noexcept {
+void Shard::arm_poll(Op op, int fd, uint32_t slot) noexcept {
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_poll_add(sqe, fd, POLLIN);
-  io_uring_sqe_set_data64(sqe, net::pack(op));
+  io_uring_sqe_set_data64(sqe, net::pack(op, slot));
 }
 
 void Shard::arm_tick() noexcept {
@@ -209,10 +217,10 @@ void Shard::handle_cqe(const io_uring_cqe& cqe) noexcept {
     case Op::kTick:
       handle_tick();
       return;
-    case Op::kPollStorage:
-      pg_->handle_events(now_);
+    case Op::kPollStorage:  // slot: the cluster
+      pgs_[ud.slot]->handle_events(now_);
       drain_storage();
-      arm_poll(Op::kPollStorage, pg_->event_fd());
+      arm_poll(Op::kPollStorage, pgs_[ud.slot]->event_fd(), ud.slot);
       return;
     case Op::kPollKdf:
       drain_kdf();
@@ -330,7 +338,7 @@ void Shard::on_accepted(uint8_t listener, int fd) noexcept {
 
 void Shard::handle_tick() noexcept {
   arm_tick();
-  pg_->handle_tick(now_);
+  for (const auto& pg : pgs_) pg->handle_tick(now_);
   for (uint8_t i = 0; i < listeners_.size(); ++i) {
     ListenerState& l = listeners_[i];
     if (l.accept_paused && !stopping_) {
@@ -397,18 +405,21 @@ ConnState Shard::conn_state(const Connection& c) noexcept {
 }
 
 void Shard::publish_storage_stats() noexcept {
-  const storage::PgClientStats st = pg_->stats();
-  counters_.pg_connections_up.set(st.connections_up);
-  counters_.pg_in_flight.set(st.in_flight);
-  counters_.pg_queued.set(st.queued);
-  counters_.pg_requests.set(static_cast<int64_t>(st.requests));
-  counters_.pg_errors_temporary.set(static_cast<int64_t>(st.errors_temporary));
-  counters_.pg_errors_permanent.set(static_cast<int64_t>(st.errors_permanent));
-  counters_.pg_timeouts.set(static_cast<int64_t>(st.timeouts));
-  counters_.pg_overloaded.set(static_cast<int64_t>(st.overloaded));
-  counters_.pg_deadline_expired.set(static_cast<int64_t>(st.deadline_expired));
-  counters_.pg_connect_failures.set(static_cast<int64_t>(st.connect_failures));
-  counters_.pg_reconnects.set(static_cast<int64_t>(st.reconnects));
+  for (size_t i = 0; i < pgs_.size(); ++i) {
+    const storage::PgClientStats st = pgs_[i]->stats();
+    PgClusterCounters& k = counters_.pg_clusters[i];
+    k.connections_up.set(st.connections_up);
+    k.in_flight.set(st.in_flight);
+    k.queued.set(st.queued);
+    k.requests.set(static_cast<int64_t>(st.requests));
+    k.errors_temporary.set(static_cast<int64_t>(st.errors_temporary));
+    k.errors_permanent.set(static_cast<int64_t>(st.errors_permanent));
+    k.timeouts.set(static_cast<int64_t>(st.timeouts));
+    k.overloaded.set(static_cast<int64_t>(st.overloaded));
+    k.deadline_expired.set(static_cast<int64_t>(st.deadline_expired));
+    k.connect_failures.set(static_cast<int64_t>(st.connect_failures));
+    k.reconnects.set(static_cast<int64_t>(st.reconnects));
+  }
 }
 
 void Shard::handle_control() noexcept {

@@ -38,6 +38,7 @@
 #include "server/shard/connection.h"
 #include "server/shard/tenant_metrics.h"
 #include "server/tls/tls_context.h"
+#include "storage/cluster_routes.h"
 #include "storage/pg_client.h"
 
 namespace popgate::shard {
@@ -93,6 +94,12 @@ struct ShardOptions {
   uint32_t recv_buffers = 1024;              // power of two
   uint32_t recv_buffer_bytes = 4096;
   storage::PgClientOptions storage;
+  // More PostgreSQL clusters: cluster i (1..) connects to
+  // cluster_conninfo[i - 1] with `storage`'s other options (and its own
+  // connections). `routes` picks a login's cluster by its domain; null or
+  // empty: everything on cluster 0 (`storage.conninfo`).
+  std::vector<std::string> cluster_conninfo;
+  std::shared_ptr<const storage::ClusterRoutes> routes;
   std::string instance_id;                   // lock holder identity of this process
   // Tenants with metric series of their own (TenantMetrics); the rest are
   // counted as "other". `tenant_labels_only` non-empty: just those names.
@@ -116,6 +123,21 @@ inline constexpr size_t kConnStates = static_cast<size_t>(ConnState::kCount);
 // "proxy_header", "tls_handshake", "authorization", ... (metric label values).
 [[nodiscard]] std::string_view conn_state_name(ConnState s) noexcept;
 
+// One PostgreSQL cluster's client figures (PgClientStats), copied every tick.
+struct PgClusterCounters {
+  Gauge connections_up;
+  Gauge in_flight;
+  Gauge queued;
+  Gauge requests;
+  Gauge errors_temporary;
+  Gauge errors_permanent;
+  Gauge timeouts;
+  Gauge overloaded;
+  Gauge deadline_expired;
+  Gauge connect_failures;
+  Gauge reconnects;
+};
+
 struct ListenerCounters {
   Counter accepted;
   Counter rejected;  // connections_max reached, or stopping
@@ -125,7 +147,8 @@ struct ListenerCounters {
 
 // Shard-level counters (the protocol's are in pop3). Single writer.
 struct ShardCounters {
-  explicit ShardCounters(size_t listener_count) : listeners(listener_count) {}
+  explicit ShardCounters(size_t listener_count, size_t cluster_count = 1)
+      : listeners(listener_count), pg_clusters(cluster_count) {}
   pop3::Counters pop3;
   lmtp::Counters lmtp;
   std::vector<ListenerCounters> listeners;  // by listener index; never resized
@@ -156,18 +179,9 @@ struct ShardCounters {
   std::array<pop3::DurationHistogram, storage::kRequestKinds> pg_seconds{};
   pop3::DurationHistogram lock_wait_seconds;
   pop3::DurationHistogram snapshot_seconds;
-  // The PostgreSQL client's own figures (PgClientStats), copied every tick.
-  Gauge pg_connections_up;
-  Gauge pg_in_flight;
-  Gauge pg_queued;
-  Gauge pg_requests;
-  Gauge pg_errors_temporary;
-  Gauge pg_errors_permanent;
-  Gauge pg_timeouts;
-  Gauge pg_overloaded;
-  Gauge pg_deadline_expired;
-  Gauge pg_connect_failures;
-  Gauge pg_reconnects;
+  // The PostgreSQL clients' own figures, by cluster (0 = the default);
+  // never resized.
+  std::vector<PgClusterCounters> pg_clusters;
   // TLS
   Counter tls_handshakes_tls12;
   Counter tls_handshakes_tls13;
@@ -220,7 +234,7 @@ class Shard {
 
   // shard.cc: setup, loop, accept, timers, stopping
   void arm_accept(uint8_t listener) noexcept;
-  void arm_poll(net::Op op, int fd) noexcept;
+  void arm_poll(net::Op op, int fd, uint32_t slot = 0) noexcept;
   void arm_tick() noexcept;
   void handle_cqe(const io_uring_cqe& cqe) noexcept;
   void handle_accept(uint8_t listener, const io_uring_cqe& cqe) noexcept;
@@ -285,6 +299,12 @@ class Shard {
   // The UIDL-change check looks at this many of the newest messages at most.
   static constexpr size_t kUidlCheckMessagesMax = 10'000;
   void renew_leases() noexcept;
+  // The client of the cluster a connection's user lives on (chosen at its
+  // last lookup) and of a cluster by index.
+  [[nodiscard]] storage::PgClient& pg(const Connection& c) noexcept { return *pgs_[c.cluster]; }
+  [[nodiscard]] uint8_t cluster_of_login(std::string_view login) const noexcept {
+    return opts_.routes ? opts_.routes->cluster_of_login(login, opts_.storage.default_domain) : 0;
+  }
   [[nodiscard]] storage::LockHolder holder(const Connection& c) const noexcept;
   [[nodiscard]] static uint64_t tag_of(const Connection& c) noexcept;
   [[nodiscard]] static uint64_t shard_tag(ShardTag t) noexcept;
@@ -312,7 +332,7 @@ class Shard {
   net::Ring ring_;
   net::BufferRing recv_buffers_;
   auth::KdfOutbox outbox_;
-  std::unique_ptr<storage::PgClient> pg_;
+  std::vector<std::unique_ptr<storage::PgClient>> pgs_;  // by cluster; [0] the default
   ConnectionTable table_;
   int control_fd_ = -1;
 

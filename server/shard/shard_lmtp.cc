@@ -73,12 +73,15 @@ void Shard::submit_lmtp_request(Connection& c, const lmtp::Request& r) noexcept 
       return;
     case lmtp::RequestKind::kLookupRecipient:
       ++c.store_inflight;
-      pg_->lookup_user(tag_of(c), r.address, now_);
+      c.cluster = cluster_of_login(r.address);  // scopes the recipient's ids when found
+      pg(c).lookup_user(tag_of(c), r.address, now_);
       return;
     case lmtp::RequestKind::kDeliver:
       // r.body lives in the session until handle_delivered/_failed.
       ++c.store_inflight;
-      pg_->deliver(tag_of(c), r.tenant_id, r.user_id, r.body, now_);
+      // The recipient's cluster rides in its scoped tenant id.
+      pgs_[storage::cluster_of_scoped(r.tenant_id)]->deliver(tag_of(c), storage::unscoped_id(r.tenant_id),
+                                                             r.user_id, r.body, now_);
       return;
   }
 }
@@ -95,7 +98,7 @@ void Shard::dispatch_lmtp_completion(Connection& c, const storage::Completion& d
   switch (done.kind) {
     case storage::RequestKind::kLookupUser:
       if (done.status == storage::Status::kOk) {
-        s.handle_recipient_found(done.user.tenant_id, done.user.user_id, now_);
+        s.handle_recipient_found(storage::scoped_id(c.cluster, done.user.tenant_id), done.user.user_id, now_);
       } else if (done.status == storage::Status::kNotFound) {
         s.handle_recipient_not_found(now_);
       } else {

@@ -79,7 +79,8 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
       return;
     case pop3::RequestKind::kLookupUser:
       ++c.store_inflight;
-      pg_->lookup_user(tag_of(c), r.login, now_);
+      c.cluster = cluster_of_login(r.login);  // every later request of the session goes there
+      pg(c).lookup_user(tag_of(c), r.login, now_);
       return;
     case pop3::RequestKind::kVerifyPassword: {
       // A frequent poller's password was proven a moment ago: skip the KDF.
@@ -103,16 +104,16 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
     }
     case pop3::RequestKind::kOpenMaildrop:
       ++c.store_inflight;
-      pg_->open_maildrop(tag_of(c), r.tenant_id, r.user_id, holder(c), now_);
+      pg(c).open_maildrop(tag_of(c), r.tenant_id, r.user_id, holder(c), now_);
       return;
     case pop3::RequestKind::kFetchBody:
       ++c.store_inflight;
-      pg_->fetch_body(tag_of(c), r.tenant_id, r.user_id, r.message_id, r.offset, r.length, now_);
+      pg(c).fetch_body(tag_of(c), r.tenant_id, r.user_id, r.message_id, r.offset, r.length, now_);
       return;
     case pop3::RequestKind::kCommitUpdate:
       ++c.store_inflight;
-      pg_->commit_update(tag_of(c), r.tenant_id, r.user_id, holder(c), r.message_ids, r.hide,
-                         storage::SessionEnd{r.retrieved_ids, r.kept_uidls}, now_);
+      pg(c).commit_update(tag_of(c), r.tenant_id, r.user_id, holder(c), r.message_ids, r.hide,
+                          storage::SessionEnd{r.retrieved_ids, r.kept_uidls}, now_);
       return;
     case pop3::RequestKind::kScramStart:
     case pop3::RequestKind::kScramChallenge:
@@ -182,15 +183,17 @@ void Shard::submit_auth_step(Connection& c, const pop3::Request& r) noexcept {
 
 bool Shard::drain_storage() noexcept {
   bool any = false;
-  while (pg_->poll_completion(completion_)) {
-    any = true;
-    counters_.storage_completions.add();
-    if (completion_.tag & kShardTagBit) {
-      dispatch_shard_completion(completion_);
-    } else {
-      dispatch_completion(completion_);
+  for (const auto& client : pgs_) {
+    while (client->poll_completion(completion_)) {
+      any = true;
+      counters_.storage_completions.add();
+      if (completion_.tag & kShardTagBit) {
+        dispatch_shard_completion(completion_);
+      } else {
+        dispatch_completion(completion_);
+      }
+      completion_.body.reset();
     }
-    completion_.body.reset();
   }
   return any;
 }
@@ -202,7 +205,9 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
   c.tenant_sessions_max = user.policy.sessions_max;
   c.tenant_logins_per_minute = user.policy.logins_per_minute;
   const SharedLimits& lim = opts_.limits;
-  const limits::TenantKey tenant{user.tenant_id};
+  // Ids are per cluster: keys and metric slots carry the cluster too.
+  const int64_t tenant_id = storage::scoped_id(c.cluster, user.tenant_id);
+  const limits::TenantKey tenant{tenant_id};
   if (lim.tenant_logins != nullptr) {
     const uint32_t per_minute = user.policy.logins_per_minute > 0
                                     ? static_cast<uint32_t>(user.policy.logins_per_minute)
@@ -229,7 +234,7 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
     }
     c.tenant_counted = tenant;
   }
-  const limits::UserKey user_key{user.tenant_id, user.user_id};
+  const limits::UserKey user_key{tenant_id, user.user_id};
   if (lim.sessions_per_user != nullptr && c.user_counted != user_key) {
     if (c.user_counted) {
       lim.sessions_per_user->release(*c.user_counted);  // a second login on this connection
@@ -256,7 +261,7 @@ void Shard::deliver_user(Connection& c, const storage::UserRecord& user) noexcep
   info.mechanisms = pop3::parse_mechanism_list(user.policy.mechanisms);
   info.hide_deleted = user.policy.hide_deleted;
   c.set_domain(user.domain);
-  c.tenant_slot = tenants_.slot_for(user.tenant_id, user.domain);
+  c.tenant_slot = tenants_.slot_for(tenant_id, user.domain);
   s.handle_user_found(info, now_);
 }
 
@@ -374,8 +379,8 @@ void Shard::dispatch_shard_completion(const storage::Completion& done) noexcept 
 void Shard::release_lock(Connection& c) noexcept {
   ++shard_requests_inflight_;
   c.session->collect_end(end_retrieved_, end_kept_);
-  pg_->release_maildrop(shard_tag(ShardTag::kRelease), c.session->tenant_id(), c.session->user_id(),
-                        holder(c), storage::SessionEnd{end_retrieved_, end_kept_}, now_);
+  pg(c).release_maildrop(shard_tag(ShardTag::kRelease), c.session->tenant_id(), c.session->user_id(),
+                         holder(c), storage::SessionEnd{end_retrieved_, end_kept_}, now_);
 }
 
 // An administrator asked (popgate-admin kick) to end these sessions; they
@@ -390,14 +395,18 @@ void Shard::kick_sessions(const std::vector<int64_t>& ids) noexcept {
   });
 }
 
+// Each cluster renews (and reports kicks for) the sessions whose locks it
+// holds.
 void Shard::renew_leases() noexcept {
-  renew_ids_.clear();
-  table_.for_each_active([this](Connection& c) {
-    if (c.session && c.session->holds_maildrop()) renew_ids_.push_back(c.session_id);
-  });
-  if (renew_ids_.empty()) return;
-  ++shard_requests_inflight_;
-  pg_->renew_leases(shard_tag(ShardTag::kRenew), opts_.instance_id, renew_ids_, now_);
+  for (uint8_t cluster = 0; cluster < pgs_.size(); ++cluster) {
+    renew_ids_.clear();
+    table_.for_each_active([this, cluster](Connection& c) {
+      if (c.session && c.cluster == cluster && c.session->holds_maildrop()) renew_ids_.push_back(c.session_id);
+    });
+    if (renew_ids_.empty()) continue;
+    ++shard_requests_inflight_;
+    pgs_[cluster]->renew_leases(shard_tag(ShardTag::kRenew), opts_.instance_id, renew_ids_, now_);
+  }
 }
 
 // ---- Limits --------------------------------------------------------------------------
@@ -406,6 +415,16 @@ void Shard::renew_leases() noexcept {
 // grows per client address, and an address that keeps failing is cut off.
 void Shard::on_auth_failure(Connection& c) noexcept {
   if (c.tenant_slot != UINT32_MAX) tenants_.at(c.tenant_slot).logins_failed.add();
+  // The user and tenant session slots were taken when the user was looked
+  // up, to bound the checks in flight. A failed check must not keep them:
+  // else anyone could hold a user's sessions_per_user_max slots (or a
+  // tenant's) with wrong passwords and lock the owner out. A retry on this
+  // connection takes them again.
+  const SharedLimits& lim = opts_.limits;
+  if (c.user_counted && lim.sessions_per_user != nullptr) lim.sessions_per_user->release(*c.user_counted);
+  if (c.tenant_counted && lim.sessions_per_tenant != nullptr) lim.sessions_per_tenant->release(*c.tenant_counted);
+  c.user_counted.reset();
+  c.tenant_counted.reset();
   if (!c.address_key || opts_.limits.login_failures == nullptr) return;
   const limits::LoginFailureState st = opts_.limits.login_failures->record_failure(*c.address_key, now_);
   const bool cut_off = st.failures >= threshold(&LimitThresholds::failures_per_address_max);

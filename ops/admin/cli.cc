@@ -290,6 +290,10 @@ void build_cli(CLI::App& app, Invocation& inv) {
   CommandArgs& args = inv.args;
   app.add_option("--dsn", inv.dsn, "libpq connection string, e.g. 'host=... dbname=popgate'")
       ->envname("POPGATE_DATABASE_DSN");
+  app.add_option("--config", inv.config_file,
+                 "the gateway's TOML file: database.dsn, [database.clusters.*] and [database.tenants] "
+                 "(per-tenant commands go to the tenant's cluster, the others to every cluster)")
+      ->envname("POPGATE_CONFIG");
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok; 1 user error (unknown tenant, duplicate user, unreadable file, bad "

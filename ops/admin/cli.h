@@ -61,6 +61,9 @@ struct CommandArgs {
 // refers to `args`.
 struct Invocation {
   std::string dsn;  // --dsn or POPGATE_DATABASE_DSN
+  // --config or POPGATE_CONFIG: the gateway's TOML, for its clusters and
+  // tenant map (and database.dsn unless --dsn is given).
+  std::string config_file;
   CommandArgs args;
   Handler handler;
 };

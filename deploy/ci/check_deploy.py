@@ -9,6 +9,7 @@ runs it; so does ctest as deploy_check).
   limit, kind, class, ...) exists. The reference is a real scrape of
   --popgate (when given a database), else exported-metrics.txt (a note says
   when the file is stale; --update-metrics rewrites it).
+- Every POPGATE_* variable the files set is a real setting (--print-keys).
 - Ports, health paths, signals and durations agree between the popgate
   configurations (compose, Kubernetes ConfigMap, image default), the
   Dockerfile, HAProxy, the compose file, Prometheus and the Kubernetes
@@ -274,6 +275,33 @@ def check_config_with_binary(popgate, path, label):
                          timeout=60)
     if run.returncode != 0:
         problem(f"{label}: popgate --check-config refuses it: {(run.stdout + run.stderr).strip()}")
+
+
+# POPGATE_* names in deploy/ that are not configuration keys: read by popgate
+# itself outside the key table, by the image's scripts, or by compose.
+OTHER_VARIABLES = {"POPGATE_CONFIG", "POPGATE_LISTENERS", "POPGATE_HEALTHCHECK_ADDRESS",
+                   "POPGATE_DB_PASSWORD", "POPGATE_GRAFANA_PASSWORD"}
+
+
+def check_environment_names(popgate):
+    """Every POPGATE_<SECTION>_<KEY> the deploy files set or mention is a
+    key of this binary (popgate --print-keys)."""
+    if not popgate:
+        return
+    keys = subprocess.run([popgate, "--print-keys"], capture_output=True, text=True, timeout=60).stdout
+    known = set(re.findall(r"env (POPGATE_[A-Z0-9_]+)", keys)) | OTHER_VARIABLES
+    if len(known) < 20:
+        problem("popgate --print-keys did not list the environment variables")
+        return
+    for root, _, files in os.walk(DEPLOY):
+        for name in files:
+            if name.endswith((".json", ".LICENSE")) or name == "exported-metrics.txt" or root.endswith("/ci"):
+                continue
+            path = os.path.join(root, name)
+            with open(path, errors="replace") as f:
+                for variable in sorted(set(re.findall(r"\bPOPGATE_[A-Z0-9_]*[A-Z0-9]\b", f.read()))):
+                    if variable not in known and not variable.endswith("_"):
+                        problem(f"{rel(path)}: {variable} is not a setting of this popgate (--print-keys)")
 
 
 def check_compose(popgate):
@@ -633,6 +661,7 @@ def main():
                   "deploy/ci/check.sh --update-metrics refreshes it")
         families = scraped
     check_metric_users(families)
+    check_environment_names(args.popgate)
     check_compose(args.popgate)
     check_dockerfile(args.popgate)
     check_k8s(args.popgate)

@@ -165,11 +165,17 @@ OAuthStatus parse_oauthbearer(std::string_view response, BearerResponse* out) no
   if (comma == std::string_view::npos) return OAuthStatus::kMalformedResponse;
   const std::string_view authzid = rest.substr(0, comma);
   rest.remove_prefix(comma + 1);
+  // A refusal leaves nothing behind: decode_saslname may have stored part
+  // of a name before the octet it refused.
   if (!authzid.empty() && (!authzid.starts_with("a=") || authzid.size() == 2 ||
                            !decode_saslname(authzid.substr(2), out->user))) {
+    out->user.clear();
     return OAuthStatus::kMalformedResponse;
   }
-  if (rest.empty() || rest.front() != kKvSep) return OAuthStatus::kMalformedResponse;
+  if (rest.empty() || rest.front() != kKvSep) {
+    out->user.clear();
+    return OAuthStatus::kMalformedResponse;
+  }
   rest.remove_prefix(1);
   std::string_view auth;
   if (!parse_kvpairs(rest, &auth, nullptr) || !bearer_token(auth, &out->token)) {

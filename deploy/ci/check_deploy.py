@@ -36,8 +36,8 @@ import yaml
 DEPLOY = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 METRICS_FILE = os.path.join(DEPLOY, "ci", "exported-metrics.txt")
 # Labels whose values depend on the deployment, not on the binary.
-DYNAMIC_LABELS = {"instance", "job", "namespace", "pod", "le", "quantile", "shard", "tenant", "file", "listener",
-                  "version", "commit", "compiler", "build_type"}
+DYNAMIC_LABELS = {"instance", "job", "namespace", "pod", "cluster", "le", "quantile", "shard", "tenant",
+                  "file", "listener", "version", "commit", "compiler", "build_type"}
 # After the drain deadline a shard gets this long to finish (shard.h
 # stop_grace) before it is stopped regardless.
 STOP_GRACE_S = 15

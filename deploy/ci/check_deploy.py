@@ -9,7 +9,8 @@ runs it; so does ctest as deploy_check).
   limit, kind, class, ...) exists. The reference is a real scrape of
   --popgate (when given a database), else exported-metrics.txt (a note says
   when the file is stale; --update-metrics rewrites it).
-- Every POPGATE_* variable the files set is a real setting (--print-keys).
+- Every POPGATE_* variable the files set is a real setting (--print-keys),
+  every `popgate-admin` command the runbook shows exists.
 - Ports, health paths, signals and durations agree between the popgate
   configurations (compose, Kubernetes ConfigMap, image default), the
   Dockerfile, HAProxy, the compose file, Prometheus and the Kubernetes
@@ -302,6 +303,32 @@ def check_environment_names(popgate):
                 for variable in sorted(set(re.findall(r"\bPOPGATE_[A-Z0-9_]*[A-Z0-9]\b", f.read()))):
                     if variable not in known and not variable.endswith("_"):
                         problem(f"{rel(path)}: {variable} is not a setting of this popgate (--print-keys)")
+
+
+def subcommands(admin, words):
+    """Subcommand names listed by `popgate-admin WORDS --help`, or None."""
+    run = subprocess.run([admin, *words, "--help"], capture_output=True, text=True, timeout=60)
+    if run.returncode != 0:
+        return None
+    listed = run.stdout.split("Subcommands:", 1)
+    return set(re.findall(r"^  ([a-z-]+) ", listed[1], flags=re.MULTILINE)) if len(listed) == 2 else set()
+
+
+def check_admin_commands(admin):
+    """Every `popgate-admin SUB [SUB]` in deploy/README.md's code exists."""
+    if not admin:
+        return
+    with open(os.path.join(DEPLOY, "README.md")) as f:
+        text = f.read()
+    code = "\n".join(re.findall(r"```.*?```", text, flags=re.S) + re.findall(r"`([^`\n]+)`", text))
+    top = subcommands(admin, [])
+    for first, second in sorted(set(re.findall(r"popgate-admin ([a-z]+)(?: ([a-z]+))?", code))):
+        if first not in (top or set()):
+            problem(f"deploy/README.md: popgate-admin {first}: no such command")
+            continue
+        below = subcommands(admin, [first])
+        if second and below and second not in below:
+            problem(f"deploy/README.md: popgate-admin {first} {second}: no such command ({sorted(below)})")
 
 
 def check_compose(popgate):
@@ -662,12 +689,12 @@ def main():
         families = scraped
     check_metric_users(families)
     check_environment_names(args.popgate)
+    check_admin_commands(args.admin)
     check_compose(args.popgate)
     check_dockerfile(args.popgate)
     check_k8s(args.popgate)
-    binaries = [b for b in (args.popgate, args.admin) if b]
-    if binaries:
-        check_image_libraries(binaries)
+    if args.popgate and args.admin:  # the image ships both
+        check_image_libraries([args.popgate, args.admin])
 
     for p in problems:
         print(f"deploy check: {p}")

@@ -28,19 +28,39 @@ tls::TlsConfig tls_files(const Config& config) {
   return t;
 }
 
-CertificateDatabase certificate_database(const Config& config) {
-  CertificateDatabase db;
-  db.dsn = config.dsn;
-  db.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
-  db.query_timeout = std::chrono::milliseconds(config.query_timeout_ms);
-  db.application_name = "popgate/tls";
-  return db;
+// Every PostgreSQL cluster's: database.dsn first, then database.clusters.
+std::vector<CertificateDatabase> certificate_databases(const Config& config) {
+  std::vector<CertificateDatabase> out;
+  std::vector<std::string> dsns{config.dsn};
+  for (const DatabaseCluster& c : config.clusters) dsns.push_back(c.dsn);
+  for (std::string& dsn : dsns) {
+    CertificateDatabase db;
+    db.dsn = std::move(dsn);
+    db.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
+    db.query_timeout = std::chrono::milliseconds(config.query_timeout_ms);
+    db.application_name = "popgate/tls";
+    out.push_back(std::move(db));
+  }
+  return out;
 }
 
-// The certificates, or nullopt with *error when the database failed.
-std::optional<TenantCertificates> read_database(const Config& config, std::string* error) {
+// Cluster i's part of a signature joined by read_database ("" if none).
+constexpr char kSignatureJoin = '\n';
+std::string signature_part(const std::string& joined, size_t i) {
+  size_t begin = 0;
+  for (; i > 0; --i) {
+    begin = joined.find(kSignatureJoin, begin);
+    if (begin == std::string::npos) return "";
+    ++begin;
+  }
+  const size_t end = joined.find(kSignatureJoin, begin);
+  return joined.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+// One cluster's certificates, or nullopt with *error when it failed.
+std::optional<TenantCertificates> read_one_database(const CertificateDatabase& db, std::string* error) {
   try {
-    return read_tenant_certificates(certificate_database(config));
+    return read_tenant_certificates(db);
   } catch (const std::exception& e) {
     std::string why;
     for (const char c : std::string_view(e.what())) {
@@ -54,6 +74,26 @@ std::optional<TenantCertificates> read_database(const Config& config, std::strin
     *error = "database certificates: " + why;
     return std::nullopt;
   }
+}
+
+// The certificates of every cluster, with their signatures joined in
+// cluster order; or nullopt with *error when a database failed (all or
+// nothing: a partial set would drop the certificates of a cluster).
+std::optional<TenantCertificates> read_database(const Config& config, std::string* error) {
+  const std::vector<CertificateDatabase> databases = certificate_databases(config);
+  TenantCertificates all;
+  for (size_t i = 0; i < databases.size(); ++i) {
+    std::optional<TenantCertificates> one = read_one_database(databases[i], error);
+    if (!one) {
+      if (databases.size() > 1) {
+        *error = "cluster " + (i == 0 ? std::string(kDefaultCluster) : config.clusters[i - 1].name) + ": " + *error;
+      }
+      return std::nullopt;
+    }
+    for (tls::CertificatePem& c : one->certificates) all.certificates.push_back(std::move(c));
+    all.signature += (i == 0 ? "" : std::string(1, kSignatureJoin)) + one->signature;
+  }
+  return all;
 }
 
 size_t database_count(const tls::TlsContext& context) {
@@ -126,24 +166,32 @@ bool TlsReloads::load_initial(std::string* error) {
 void TlsReloads::start_watching(std::vector<shard::Shard*> shards) {
   std::lock_guard lock(reload_mu_);
   shards_ = std::move(shards);
-  if (config_.tls_certificates.empty() || watcher_) return;
-  watcher_ = std::make_unique<TenantCertificateWatcher>(
-      certificate_database(config_), std::chrono::milliseconds(config_.tls_database_poll_ms),
-      initial_signature_, [this] { return reload_from_database(); });
+  if (config_.tls_certificates.empty() || !watchers_.empty()) return;
+  std::vector<CertificateDatabase> databases = certificate_databases(config_);
+  for (size_t i = 0; i < databases.size(); ++i) {
+    watchers_.push_back(std::make_unique<TenantCertificateWatcher>(
+        std::move(databases[i]), std::chrono::milliseconds(config_.tls_database_poll_ms),
+        signature_part(initial_signature_, i), [this, i] { return reload_from_database(i); }));
+  }
 }
 
 void TlsReloads::stop_watching() {
-  std::unique_ptr<TenantCertificateWatcher> watcher;
+  std::vector<std::unique_ptr<TenantCertificateWatcher>> watchers;
   {
     std::lock_guard lock(reload_mu_);
-    watcher = std::move(watcher_);
+    watchers = std::move(watchers_);
+    watchers_.clear();
   }
-  watcher.reset();  // outside the lock: a reload under way needs it
+  watchers.clear();  // outside the lock: a reload under way needs it
   std::lock_guard lock(reload_mu_);
   shards_.clear();
 }
 
-std::optional<std::string> TlsReloads::reload_from_database() {
+void TlsReloads::set_loaded(const std::string& joined) {
+  for (size_t i = 0; i < watchers_.size(); ++i) watchers_[i]->set_loaded(signature_part(joined, i));
+}
+
+std::optional<std::string> TlsReloads::reload_from_database(size_t cluster) {
   std::lock_guard lock(reload_mu_);
   std::string error;
   std::optional<TenantCertificates> database = read_database(config_, &error);
@@ -162,13 +210,15 @@ std::optional<std::string> TlsReloads::reload_from_database() {
       .unum("database_certificates", database_count(*context))
       .unum("sni_names", context->sni_names());
   apply(std::move(context));
-  return database->signature;
+  // The other clusters' watchers need not load this again.
+  set_loaded(database->signature);
+  return signature_part(database->signature, cluster);
 }
 
 TlsReloads::Outcome TlsReloads::reload(const Config& fresh) {
   std::lock_guard lock(reload_mu_);
-  if (watcher_) {
-    watcher_->set_poll_interval(std::chrono::milliseconds(fresh.tls_database_poll_ms));
+  for (const auto& watcher : watchers_) {
+    watcher->set_poll_interval(std::chrono::milliseconds(fresh.tls_database_poll_ms));
   }
   if (fresh.tls_certificates.empty()) return Outcome::kTlsOff;
   std::string error;
@@ -188,7 +238,7 @@ TlsReloads::Outcome TlsReloads::reload(const Config& fresh) {
   config_.tls_certificates = fresh.tls_certificates;
   config_.tls_sni_directory = fresh.tls_sni_directory;
   config_.tls_ticket_key_file = fresh.tls_ticket_key_file;
-  if (watcher_) watcher_->set_loaded(database->signature);
+  set_loaded(database->signature);
   return Outcome::kApplied;
 }
 

@@ -58,8 +58,11 @@ class TlsReloads {
   Outcome reload(const Config& fresh);
 
  private:
-  // The watcher's reload: the signature it loaded, or nullopt.
-  std::optional<std::string> reload_from_database();
+  // Watcher `cluster`'s reload: the signature it loaded of that cluster,
+  // or nullopt. Tells the other watchers what their clusters loaded.
+  std::optional<std::string> reload_from_database(size_t cluster);
+  // Hands each watcher its cluster's part of a joined signature.
+  void set_loaded(const std::string& joined);
   // Loads `config`'s files plus `database`; logs the warnings, and a line
   // per certificate when `log_each`.
   std::shared_ptr<const tls::TlsContext> load(const Config& config, TenantCertificates* database,
@@ -73,7 +76,9 @@ class TlsReloads {
   Config config_;         // its tls.* files, dsn and timeouts are what loads use
   std::vector<shard::Shard*> shards_;
   std::string initial_signature_;  // what load_initial() read, for the watcher
-  std::unique_ptr<TenantCertificateWatcher> watcher_;  // last: stopped first
+  // One per PostgreSQL cluster (database.dsn, then database.clusters):
+  // each cluster holds its own tenants' certificates.
+  std::vector<std::unique_ptr<TenantCertificateWatcher>> watchers_;  // last: stopped first
 };
 
 }  // namespace popgate::ops

@@ -9,7 +9,9 @@ a few durations differ from the files an operator deploys (see
 
 - logins land on both instances, and their session_end lines carry the
   original client address (from PROXY v2), not HAProxy's; the image's
-  health check script (deploy/docker/popgate-healthcheck) passes;
+  health check script (deploy/docker/popgate-healthcheck) passes; every
+  query of the Grafana dashboard is valid PromQL and the fleet panels
+  count both gateways;
 - SIGKILL of one instance mid-session: its client is disconnected, the
   maildrop lock lapses within the lease and the survivor opens the maildrop,
   nothing is lost (the dead session's DELE never happened), HAProxy marks
@@ -35,6 +37,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -344,6 +347,23 @@ class DeploymentTest(unittest.TestCase):
         for name in GATEWAYS:
             self.assertEqual(self.healthcheck(name, "/healthz/live"), 0)
             self.assertEqual(self.healthcheck(name, "/healthz/ready"), 0)
+
+        # Every query of the Grafana dashboard is valid PromQL for this
+        # Prometheus, and the fleet panels show the two gateways.
+        with open(os.path.join(DEPLOY, "grafana", "dashboards", "popgate.json")) as f:
+            dashboard = json.load(f)
+        titles = {}
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                expr = (target["expr"].replace("$__rate_interval", "1m")
+                        .replace("$instance", ".*").replace("$listener", ".*").replace("$tenant", ".*"))
+                try:
+                    self.prometheus.api("/api/v1/query", query=expr)
+                except urllib.error.HTTPError as e:
+                    self.fail(f"dashboard panel {panel['title']!r}: {expr}: {e.read().decode()}")
+                titles[panel["title"]] = expr
+        wait_until(lambda: self.prometheus.values(titles["Instances up"]) == {"": 2.0}, "the dashboard's 2 up")
+        wait_until(lambda: self.prometheus.values(titles["Instances ready"]) == {"": 2.0}, "the dashboard's 2 ready")
 
     def test_2_sigkill_mid_session_frees_the_lock_and_loses_nothing(self):
         login, password = new_user(self.domain)

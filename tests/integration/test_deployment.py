@@ -8,7 +8,8 @@ a few durations differ from the files an operator deploys (see
 `derive_*`). It proves, through HAProxy:
 
 - logins land on both instances, and their session_end lines carry the
-  original client address (from PROXY v2), not HAProxy's; the image's
+  original client address (from PROXY v2), not HAProxy's, also for POP3S
+  passed through to popgate's TLS; the image's
   health check script (deploy/docker/popgate-healthcheck) passes; every
   query of the Grafana dashboard is valid PromQL and the fleet panels
   count both gateways;
@@ -33,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -347,6 +349,27 @@ class DeploymentTest(unittest.TestCase):
         for name in GATEWAYS:
             self.assertEqual(self.healthcheck(name, "/healthz/live"), 0)
             self.assertEqual(self.healthcheck(name, "/healthz/ready"), 0)
+
+        # POP3S through HAProxy's TLS passthrough: popgate ends TLS and
+        # still learns the client's address from the PROXY header.
+        context = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.crt"))
+        with socket.create_connection(("127.0.0.1", self.ports["pop3s"]), timeout=30,
+                                      source_address=("127.0.0.5", 0)) as raw:
+            address = "%s:%d" % raw.getsockname()[:2]
+            with context.wrap_socket(raw, server_hostname="pop.example.test") as tls:
+                reader = tls.makefile("rb")
+                self.assertTrue(reader.readline().startswith(b"+OK"))
+                login, password = self.users[0]
+                for line in (f"USER {login}", f"PASS {password}", "QUIT"):
+                    tls.sendall(line.encode() + b"\r\n")
+                    self.assertTrue(reader.readline().startswith(b"+OK"), line.split()[0])
+                reader.close()
+
+        def tls_session_end():
+            return [l for n in GATEWAYS for l in self.gateways[n].log_lines()
+                    if l.get("msg") == "session_end" and l.get("peer") == address]
+        wait_until(tls_session_end, "the POP3S session's session_end line")
+        self.assertTrue(tls_session_end()[0]["tls"].startswith("TLSv1."), tls_session_end()[0])
 
         # Every query of the Grafana dashboard is valid PromQL for this
         # Prometheus, and the fleet panels show the two gateways.

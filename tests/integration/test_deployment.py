@@ -9,21 +9,19 @@ a few durations differ from the files an operator deploys (see
 
 - logins land on both instances, and their session_end lines carry the
   original client address (from PROXY v2), not HAProxy's, also for POP3S
-  passed through to popgate's TLS; the image's
-  health check script (deploy/docker/popgate-healthcheck) passes; every
-  query of the Grafana dashboard is valid PromQL and the fleet panels
-  count both gateways;
+  passed through to popgate's TLS; the image's health check script
+  (deploy/docker/popgate-healthcheck) passes; every query of the Grafana
+  dashboard is valid PromQL and the fleet panels count both gateways;
 - SIGKILL of one instance mid-session: its client is disconnected, the
   maildrop lock lapses within the lease and the survivor opens the maildrop,
   nothing is lost (the dead session's DELE never happened), HAProxy marks
   the dead instance DOWN and new sessions go to the survivor; Prometheus
   reports up == 0 for it and fires PopgateInstanceDown for it alone;
 - SIGTERM of the survivor: HAProxy marks it DOWN (readiness 503), the
-  image's health check script still says live but not ready, Prometheus
-  sees it draining, a RETR under way when the drain deadline
-  passes is delivered whole before the -ERR, no lock is left, and
-  Prometheus then fires PopgateInstanceDown for both and
-  PopgateNoInstanceReady.
+  image's health check script still says live but not ready, a RETR under
+  way when the drain deadline passes is delivered whole before the -ERR, no
+  lock is left, Prometheus saw the drain and then fires PopgateInstanceDown
+  for both and PopgateNoInstanceReady.
 
 The phases run in order (test_1 ... test_3) on one shared topology."""
 

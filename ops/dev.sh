@@ -197,7 +197,9 @@ start_cluster() {
 psql_as() {
   local user=$1 db=$2
   shift 2
-  "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -tA -h 127.0.0.1 -p "$pgport" -U "$user" -d "$db" "$@"
+  # An operator's session: every tenant's rows under row-level security.
+  PGOPTIONS="-c popgate.all_tenants=on" \
+    "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -tA -h 127.0.0.1 -p "$pgport" -U "$user" -d "$db" "$@"
 }
 
 ensure_role_and_database() {

@@ -68,6 +68,8 @@ std::unique_ptr<pqxx::connection> connect(const CertificateDatabase& db) {
   auto c = std::make_unique<pqxx::connection>(conninfo(db));
   pqxx::nontransaction tx(*c, "tls_settings");
   tx.exec("SET statement_timeout = " + std::to_string(db.query_timeout.count()));
+  // Every tenant's certificates: cross-tenant under row-level security.
+  tx.exec("SET popgate.all_tenants = on");
   return c;
 }
 

@@ -298,8 +298,8 @@ bool PgClient::Impl::on_result(int c, PGresult* res, TimePoint now) noexcept {
     close_connection(c, now, "more results than statements", false);
     return false;
   }
-  if (f.statements_done == 0) r.done.first_result = now;
   const StatementId sid = plan.ids[f.statements_done++];
+  if (r.done.first_result == TimePoint{} && !is_scope_statement(sid)) r.done.first_result = now;
   if (!apply_statement_result(sid, res, r.done)) PQclear(res);
   return true;
 }

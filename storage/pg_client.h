@@ -130,8 +130,9 @@ struct Completion {
   int64_t message_id = 0;       // kDeliver
   std::string uidl;             // kDeliver
   // Timings, for latency metrics: when the request was submitted, and when
-  // the result of its first statement arrived (for kOpenMaildrop: the lock
-  // was taken; the listing followed). first_result is zero when none came.
+  // the result of its first data statement arrived, after the row-level
+  // security scope (for kOpenMaildrop: the lock was taken; the listing
+  // followed). first_result is zero when none came.
   TimePoint submitted{};
   TimePoint first_result{};
 };

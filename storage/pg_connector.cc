@@ -164,6 +164,10 @@ PGconn* open_connection(const ConnectorSettings& s, int stop_fd, std::string& er
       if (ok) error.clear();
     }
   }
+  // Row-level security (schema v6): this connection is never cross-tenant,
+  // whatever the role's defaults or PGOPTIONS say; each request declares
+  // its tenant itself (storage/pg_statements.cc).
+  ok = ok && a.run_command("SET popgate.all_tenants = off");
   ok = ok && a.prepare_all();
   ok = ok && (PQenterPipelineMode(a.conn) == 1 || a.fail("pipeline mode: "));
   if (!ok) {

@@ -140,6 +140,24 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " coalesce((SELECT uidl FROM ins), '')",
      3,
      {kInt8Oid, kInt8Oid, kByteaOid}},
+    // Row-level security scopes (migration 0006). set_config(..., true)
+    // lasts until the end of the transaction, i.e. the request's pipeline
+    // segment: a pooled connection never carries one tenant's scope into
+    // another's request.
+    {"popgate_scope_tenant",
+     "SELECT set_config('popgate.tenant_id', $1::text, true)",
+     1,
+     {kInt8Oid}},
+    // An unknown domain declares no tenant: the lookup then sees no user.
+    {"popgate_scope_domain",
+     "SELECT set_config('popgate.tenant_id',"
+     " coalesce((SELECT tenant_id::text FROM popgate.tenants WHERE domain = $1), ''), true)",
+     1,
+     {kTextOid}},
+    {"popgate_scope_all_tenants",
+     "SELECT set_config('popgate.all_tenants', 'on', true)",
+     0,
+     {}},
 }};
 
 // ---- result decoders: called only while c.status is still kOk ----
@@ -332,6 +350,10 @@ bool decode_success(StatementId id, PGresult* res, Completion& c) noexcept {
     case StatementId::kDeliver:
       decode_deliver(res, c);
       return false;
+    case StatementId::kScopeTenant:
+    case StatementId::kScopeDomain:
+    case StatementId::kScopeAllTenants:
+      return false;  // one row: the value just set
   }
   return false;
 }
@@ -347,19 +369,21 @@ const StatementDef& statement_def(StatementId id) noexcept {
 StatementPlan statement_plan(RequestKind kind) noexcept {
   switch (kind) {
     case RequestKind::kLookupUser:
-      return {{StatementId::kLookupUser}, 1};
+      return {{StatementId::kScopeDomain, StatementId::kLookupUser}, 2};
     case RequestKind::kOpenMaildrop:
-      return {{StatementId::kLockMaildrop, StatementId::kListMaildrop, StatementId::kTouchLogin}, 3};
+      return {{StatementId::kScopeTenant, StatementId::kLockMaildrop, StatementId::kListMaildrop,
+               StatementId::kTouchLogin},
+              4};
     case RequestKind::kFetchBody:
-      return {{StatementId::kFetchBody}, 1};
+      return {{StatementId::kScopeTenant, StatementId::kFetchBody}, 2};
     case RequestKind::kCommitUpdate:
-      return {{StatementId::kCommitUpdate}, 1};
+      return {{StatementId::kScopeTenant, StatementId::kCommitUpdate}, 2};
     case RequestKind::kReleaseMaildrop:
-      return {{StatementId::kReleaseMaildrop}, 1};
+      return {{StatementId::kScopeTenant, StatementId::kReleaseMaildrop}, 2};
     case RequestKind::kRenewLeases:
-      return {{StatementId::kRenewLeases}, 1};
+      return {{StatementId::kScopeAllTenants, StatementId::kRenewLeases}, 2};
     case RequestKind::kDeliver:
-      return {{StatementId::kDeliver}, 1};
+      return {{StatementId::kScopeTenant, StatementId::kDeliver}, 2};
   }
   std::abort();  // not a RequestKind: memory corruption
 }

@@ -30,8 +30,16 @@ enum class StatementId : uint8_t {
   kRenewLeases,
   kTouchLogin,
   kDeliver,
+  // The first statement of every plan: declares, for the transaction of
+  // the request only, the tenant whose rows it may see (row-level
+  // security, migration 0006). By tenant id ($1), by domain ($1, before a
+  // login knows its tenant), or cross-tenant (lease renewal, which is keyed
+  // on its own instance).
+  kScopeTenant,
+  kScopeDomain,
+  kScopeAllTenants,
 };
-inline constexpr std::size_t kStatementCount = 9;
+inline constexpr std::size_t kStatementCount = 12;
 
 // Most parameters of any statement.
 inline constexpr std::size_t kParamsMax = 8;
@@ -48,10 +56,16 @@ struct StatementDef {
 // The statements a request runs, in order, as one pipeline segment (one Sync,
 // so one implicit transaction).
 struct StatementPlan {
-  std::array<StatementId, 3> ids;
+  std::array<StatementId, 4> ids;
   uint8_t count;
 };
 [[nodiscard]] StatementPlan statement_plan(RequestKind kind) noexcept;
+
+// The row-level security scope that opens every plan (not a data statement).
+[[nodiscard]] constexpr bool is_scope_statement(StatementId id) noexcept {
+  return id == StatementId::kScopeTenant || id == StatementId::kScopeDomain ||
+         id == StatementId::kScopeAllTenants;
+}
 
 // Bytes of parameter data kept inside a request: room for every int8/int4
 // parameter plus the longest text (a 255-octet login or a 64-byte instance id).

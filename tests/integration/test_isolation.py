@@ -3,7 +3,12 @@ APOP, SASL PLAIN with an authzid), LMTP recipients and the admin tool. Two
 tenants have users with the same local part and the same password; neither
 can ever read, list or delete the other's mail. Names made of SQL
 metacharacters, LIKE wildcards, quotes, backslashes and 1,000 octets are
-refused cleanly: a plain -ERR, 550 or exit 1, never a match, never a crash."""
+refused cleanly: a plain -ERR, 550 or exit 1, never a match, never a crash.
+
+Behind all of that, PostgreSQL's row-level security (migration 0006): a
+session that declared no tenant sees and writes no row of the tenant tables,
+one that declared tenant A sees only A's, and popgate's role cannot skip the
+rules (RowLevelSecurityTest)."""
 
 import base64
 import poplib
@@ -157,6 +162,93 @@ class IsolationTest(unittest.TestCase):
         self.assert_intact()
         self.assertEqual(psql(f"SELECT count(*) FROM popgate.users u JOIN popgate.tenants t USING (tenant_id) "
                               f"WHERE t.domain = '{self.a}'"), "1")
+
+
+TENANT_TABLES = ("users", "messages", "maildrop_locks", "tenant_certificates")
+
+
+class RowLevelSecurityTest(unittest.TestCase):
+    """Defence in depth: the database itself keeps tenants apart, whatever a
+    statement forgets to say."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a, cls.b = new_tenant(), new_tenant()
+        for d in (cls.a, cls.b):
+            admin("user", "add", f"rls@{d}", "--password-stdin", input=PASSWORD + "\n")
+            deliver(f"rls@{d}", b"Subject: rls\r\n\r\nfor " + d.encode() + b"\r\n")
+        cls.ids = {d: psql(f"SELECT tenant_id FROM popgate.tenants WHERE domain = '{d}'")
+                   for d in (cls.a, cls.b)}
+
+    def as_tenant(self, domain, sql):
+        """`sql` in a session that declared `domain`'s tenant only."""
+        return psql(sql, all_tenants=False, tenant_id=self.ids[domain])
+
+    def test_the_rules_bind_popgates_own_role(self):
+        self.assertEqual(psql("SELECT rolsuper OR rolbypassrls FROM pg_roles"
+                              " WHERE rolname = current_user"), "f")
+        flags = psql("SELECT string_agg(relname || ':' || relrowsecurity || relforcerowsecurity,"
+                     " ' ' ORDER BY relname) FROM pg_class WHERE relnamespace = 'popgate'::regnamespace"
+                     " AND relname IN ('users', 'messages', 'maildrop_locks', 'tenant_certificates')")
+        self.assertEqual(flags, "maildrop_locks:truetrue messages:truetrue "
+                                "tenant_certificates:truetrue users:truetrue")
+
+    def test_a_query_without_the_tenant_setting_returns_nothing(self):
+        # The rows are there for an operator who says "all tenants" ...
+        self.assertGreaterEqual(int(psql("SELECT count(*) FROM popgate.messages")), 2)
+        self.assertGreaterEqual(int(psql("SELECT count(*) FROM popgate.users")), 2)
+        # ... and invisible to a session that says nothing, even when it
+        # names the tenant in its WHERE.
+        for table in TENANT_TABLES:
+            with self.subTest(table=table):
+                self.assertEqual(psql(f"SELECT count(*) FROM popgate.{table}", all_tenants=False),
+                                 "0")
+                self.assertEqual(psql(f"SELECT count(*) FROM popgate.{table}"
+                                      f" WHERE tenant_id = {self.ids[self.a]}", all_tenants=False),
+                                 "0")
+        # Nor can it change or remove any.
+        self.assertEqual(psql("WITH d AS (DELETE FROM popgate.messages RETURNING 1)"
+                              " SELECT count(*) FROM d", all_tenants=False), "0")
+        self.assertEqual(psql("WITH u AS (UPDATE popgate.users SET enabled = false RETURNING 1)"
+                              " SELECT count(*) FROM u", all_tenants=False), "0")
+        self.assertEqual(psql("SELECT count(*) FROM popgate.users u JOIN popgate.tenants t"
+                              f" USING (tenant_id) WHERE t.domain IN ('{self.a}', '{self.b}')"
+                              " AND u.enabled"), "2")
+
+    def test_a_tenants_transaction_sees_only_its_own_rows(self):
+        rows = self.as_tenant(self.a, "SELECT string_agg(DISTINCT tenant_id::text, ',')"
+                                      " FROM popgate.messages")
+        self.assertEqual(rows, self.ids[self.a])
+        body = self.as_tenant(self.a, "SELECT convert_from(body, 'UTF8') FROM popgate.messages"
+                                      f" WHERE tenant_id = {self.ids[self.b]}")
+        self.assertEqual(body, "")
+        gone = self.as_tenant(self.a, "WITH d AS (DELETE FROM popgate.messages"
+                                      f" WHERE tenant_id = {self.ids[self.b]} RETURNING 1)"
+                                      " SELECT count(*) FROM d")
+        self.assertEqual(gone, "0")
+
+    def test_writing_into_another_tenant_is_refused(self):
+        user_b = psql(f"SELECT user_id FROM popgate.users WHERE tenant_id = {self.ids[self.b]}")
+        with self.assertRaises(AssertionError) as raised:
+            self.as_tenant(self.a, "INSERT INTO popgate.messages (tenant_id, user_id, uidl,"
+                                   " size_bytes, body) VALUES"
+                                   f" ({self.ids[self.b]}, {user_b}, 'rls-x', 1, 'x')")
+        self.assertIn("row-level security", str(raised.exception))
+        self.assertEqual(psql("SELECT count(*) FROM popgate.messages WHERE uidl = 'rls-x'"), "0")
+
+    def test_the_gateway_serves_each_tenant_under_the_rules(self):
+        gateway = Gateway(dsn())
+        try:
+            for d in (self.a, self.b):
+                client = poplib.POP3(gateway.host, gateway.port, timeout=20)
+                client.user(f"rls@{d}")
+                client.pass_(PASSWORD)
+                self.assertEqual(client.stat()[0], 1)
+                lines = client.retr(1)[1]
+                self.assertEqual(lines[-1], b"for " + d.encode())
+                client.quit()
+        finally:
+            gateway.stop()
 
 
 if __name__ == "__main__":

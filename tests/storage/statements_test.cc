@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/pg_codec.h"
@@ -94,20 +97,53 @@ TEST(StatementTable, PlaceholdersMatchParameterCounts) {
 TEST(StatementTable, PlansShareOneParameterBlock) {
   for (const RequestKind kind :
        {RequestKind::kLookupUser, RequestKind::kOpenMaildrop, RequestKind::kFetchBody,
-        RequestKind::kCommitUpdate, RequestKind::kReleaseMaildrop, RequestKind::kRenewLeases}) {
+        RequestKind::kCommitUpdate, RequestKind::kReleaseMaildrop, RequestKind::kRenewLeases,
+        RequestKind::kDeliver}) {
     const StatementPlan plan = statement_plan(kind);
-    ASSERT_GE(plan.count, 1);
-    // Later statements use a prefix of the first one's parameters, with the
-    // same types.
-    const StatementDef& first = statement_def(plan.ids[0]);
-    for (uint8_t i = 1; i < plan.count; ++i) {
-      const StatementDef& s = statement_def(plan.ids[i]);
-      ASSERT_LE(s.param_count, first.param_count);
-      for (int p = 0; p < s.param_count; ++p) EXPECT_EQ(s.param_types[p], first.param_types[p]);
+    ASSERT_GE(plan.count, 2);
+    // Every statement of a plan reads a prefix of one parameter block: where
+    // two use the same position, they agree on its type.
+    for (uint8_t i = 0; i < plan.count; ++i) {
+      for (uint8_t j = i + 1; j < plan.count; ++j) {
+        const StatementDef& a = statement_def(plan.ids[i]);
+        const StatementDef& b = statement_def(plan.ids[j]);
+        for (int p = 0; p < std::min(a.param_count, b.param_count); ++p) {
+          EXPECT_EQ(a.param_types[p], b.param_types[p]) << a.name << " " << b.name;
+        }
+      }
     }
   }
-  // Lock, listing, and the login time, in one transaction.
-  EXPECT_EQ(statement_plan(RequestKind::kOpenMaildrop).count, 3);
+  // Scope, lock, listing, and the login time, in one transaction.
+  EXPECT_EQ(statement_plan(RequestKind::kOpenMaildrop).count, 4);
+}
+
+TEST(StatementTable, EveryPlanOpensWithItsRowLevelSecurityScope) {
+  // Migration 0006: rows are visible only to a transaction that declared
+  // its tenant; the scope must come first and nowhere else.
+  const std::pair<RequestKind, StatementId> expected[] = {
+      {RequestKind::kLookupUser, StatementId::kScopeDomain},
+      {RequestKind::kOpenMaildrop, StatementId::kScopeTenant},
+      {RequestKind::kFetchBody, StatementId::kScopeTenant},
+      {RequestKind::kCommitUpdate, StatementId::kScopeTenant},
+      {RequestKind::kReleaseMaildrop, StatementId::kScopeTenant},
+      {RequestKind::kRenewLeases, StatementId::kScopeAllTenants},
+      {RequestKind::kDeliver, StatementId::kScopeTenant},
+  };
+  for (const auto& [kind, scope] : expected) {
+    const StatementPlan plan = statement_plan(kind);
+    EXPECT_EQ(plan.ids[0], scope) << to_string(kind);
+    for (uint8_t i = 1; i < plan.count; ++i) EXPECT_FALSE(is_scope_statement(plan.ids[i]));
+  }
+  // The tenant scope reads $1 as the tenant id, which every tenant
+  // statement takes first.
+  for (const StatementId id : {StatementId::kListMaildrop,
+                               StatementId::kFetchBody, StatementId::kCommitUpdate,
+                               StatementId::kReleaseMaildrop, StatementId::kTouchLogin,
+                               StatementId::kDeliver}) {
+    EXPECT_NE(std::string_view(statement_def(id).sql).find("tenant_id = $1"),
+              std::string_view::npos)
+        << statement_def(id).name;
+  }
 }
 
 TEST(ParamBlock, EncodesBinaryScalarsAndTextArray) {

@@ -100,12 +100,25 @@ def deliver(login, message, uidl=None):
     return {"message_id": int(m[1]), "size": int(m[2]), "uidl": m[3]}
 
 
-def psql(sql, database=None):
+# What an operator's session says to see every tenant's rows under
+# row-level security (schema v6); psql() sends it unless told otherwise.
+ALL_TENANTS = "-c popgate.all_tenants=on"
+
+
+def psql(sql, database=None, all_tenants=True, tenant_id=None):
     """Runs SQL with the psql client; returns its unaligned, tuples-only
-    output (fields separated by '|', rows by newlines), stripped."""
+    output (fields separated by '|', rows by newlines), stripped.
+    all_tenants=False runs it as a session that declared no tenant, or
+    only `tenant_id` when given."""
+    env = dict(os.environ)
+    env.pop("PGOPTIONS", None)
+    if all_tenants:
+        env["PGOPTIONS"] = ALL_TENANTS
+    elif tenant_id is not None:
+        env["PGOPTIONS"] = f"-c popgate.tenant_id={int(tenant_id)}"
     result = subprocess.run(
         ["psql", database or dsn(), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        capture_output=True, text=True, timeout=300, check=False)
+        capture_output=True, text=True, timeout=300, check=False, env=env)
     if result.returncode != 0:
         raise AssertionError(f"psql failed: {sql}\n{result.stderr}")
     return result.stdout.strip()

@@ -94,6 +94,11 @@ RSS_TOLERANCE_KIB = 16 * 1024
 # to keep the database small (10,000 x 350 KiB would be 3.5 GB).
 BIG_MESSAGE_BYTES = 100_000
 BIG_MESSAGE_EVERY = 20
+# LMTP delivery tasks per worker process.
+LMTP_TASKS = 2
+# The server must have had at least this share of the sessions open at once
+# (popgate_connections_active, sampled every 2 s after the ramp).
+CONCURRENCY_MIN = 0.95
 LMTP_SENDER = b"soak@example.org"
 LMTP_RETURN_PATH = b"Return-Path: <" + LMTP_SENDER + b">\r\n"  # lmtp.return_path (default on)
 WORKLOAD = [("reader", 30), ("deleter", 10), ("idle", 30), ("dropper", 15), ("greeter", 10), ("capa", 5)]
@@ -127,6 +132,18 @@ class Stats:
         if len(self.error_examples) < 20:
             self.error_examples.append(f"{kind}: {detail}"[:300])
 
+    def add(self, other):
+        """Adds another Stats' figures (from a worker process) to these."""
+        for name, value in vars(other).items():
+            mine = getattr(self, name)
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    mine[k] = mine.get(k, 0) + v
+            elif isinstance(value, list):
+                mine.extend(value[:max(0, 20 - len(mine))])
+            else:
+                setattr(self, name, mine + value)
+
 
 class Pop3:
     """One asyncio POP3 connection."""
@@ -136,9 +153,18 @@ class Pop3:
 
     @classmethod
     async def open(cls, port, source, stats):
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0), limit=1 << 22),
-            STEP_TIMEOUT_S)
+        # A socket of our own: open_connection(host, local_addr=...) would
+        # resolve both addresses in a thread pool for every connection.
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            sock.bind((source, 0))
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port)),
+                                   STEP_TIMEOUT_S)
+            reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 22)
+        except BaseException:
+            sock.close()
+            raise
         return cls(reader, writer, stats)
 
     async def line(self):
@@ -183,9 +209,11 @@ class Pop3:
 
 
 class Soak:
-    def __init__(self, args, gateway, users, password, digests, lmtp_port, rng):
-        self.args, self.gateway, self.users, self.password = args, gateway, users, password
-        self.digests, self.lmtp_port, self.rng = digests, lmtp_port, rng
+    """The slots of one worker process (slot i belongs to worker i % workers)."""
+
+    def __init__(self, slots, sessions, port, lmtp_port, users, password, digests, rng):
+        self.slots, self.sessions, self.port, self.lmtp_port = slots, sessions, port, lmtp_port
+        self.users, self.password, self.digests, self.rng = users, password, digests, rng
         self.stats = Stats()
         self.stop_at = 0.0
         self.connections = set()
@@ -216,7 +244,7 @@ class Soak:
         self.stats.retr_bytes += len(body)
 
     async def action(self, slot, kind):
-        port = self.gateway.port
+        port = self.port
         c = await Pop3.open(port, self.source_of(slot), self.stats)
         self.connections.add(c)
         try:
@@ -303,9 +331,6 @@ class Soak:
             try:
                 await self.action(slot, kind)
                 self.stats.actions[kind] += 1
-                # A pause between sessions, as a mail client's poll interval
-                # would make (short here: the run is about churn).
-                await asyncio.sleep(self.rng.uniform(0.0, 0.5))
             except (AssertionError, EOFError, OSError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError,
                     IndexError) as e:
                 self.stats.error(f"{kind}:{type(e).__name__}", str(e))
@@ -348,16 +373,15 @@ class Soak:
                 self.stats.error("lmtp", repr(e))
             await asyncio.sleep(0.2)
 
-    async def phase(self, seconds, ramp_s):
+    async def phase(self, start_wall, seconds, ramp_s):
+        """Runs the slots from `start_wall` (time.time(), the same for every
+        worker) for `seconds`, then lets them finish (FINISH_GRACE_S)."""
+        await asyncio.sleep(max(0.0, start_wall - time.time()))
         self.stop_at = time.monotonic() + seconds
-        slots = [asyncio.ensure_future(self.slot_loop(i, ramp_s * i / self.args.sessions))
-                 for i in range(self.args.sessions)]
-        lmtp = asyncio.ensure_future(self.lmtp_loop())
-        samples = []
-        while time.monotonic() < self.stop_at:
-            await asyncio.sleep(min(5, max(0.1, self.stop_at - time.monotonic())))
-            samples.append(len(self.connections))
-        done, pending = await asyncio.wait(slots + [lmtp], timeout=FINISH_GRACE_S)
+        slots = [asyncio.ensure_future(self.slot_loop(i, ramp_s * i / self.sessions)) for i in self.slots]
+        lmtp = [asyncio.ensure_future(self.lmtp_loop()) for _ in range(LMTP_TASKS)]
+        await asyncio.sleep(seconds)
+        done, pending = await asyncio.wait(slots + lmtp, timeout=FINISH_GRACE_S)
         for task in pending:
             task.cancel()
             self.stats.error("cancelled_at_deadline")
@@ -365,7 +389,43 @@ class Soak:
             await asyncio.wait(pending, timeout=10)
         for c in list(self.connections):
             c.abort()
-        return samples
+
+
+def worker_phase(config, worker, start_wall, seconds, ramp_s):
+    """One worker process's part of a phase; returns its Stats."""
+    sessions = config["sessions"]
+    soak = Soak(range(worker, sessions, config["workers"]), sessions, config["port"], config["lmtp_port"],
+                config["users"], config["password"], config["digests"],
+                random.Random(config["seed"] * 1000 + worker * 10 + config["phase"]))
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(soak.phase(start_wall, seconds, ramp_s))
+    finally:
+        loop.close()
+    return soak.stats
+
+
+def run_phase(config, seconds, ramp_s, gateway, pid):
+    """Runs a phase in config["workers"] processes; meanwhile samples the
+    gateway's open connections (popgate_connections_active) and RSS.
+    Returns (merged Stats, connection samples, peak RSS in KiB)."""
+    import multiprocessing
+    start_wall = time.time() + 2.0
+    ctx = multiprocessing.get_context("fork")
+    samples, peak = [], 0
+    with ctx.Pool(config["workers"]) as pool:
+        result = pool.starmap_async(worker_phase, [(config, w, start_wall, seconds, ramp_s)
+                                                   for w in range(config["workers"])])
+        while not result.ready():
+            result.wait(2.0)
+            peak = max(peak, rss_kib(pid))
+            if start_wall + ramp_s < time.time() < start_wall + seconds:
+                samples.append(totals(gateway)["connections_active"])
+        stats = Stats()
+        for part in result.get():
+            stats.add(part)
+    config["phase"] += 1
+    return stats, samples, peak
 
 
 def rss_kib(pid):
@@ -461,9 +521,9 @@ def run(args):
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the gateway
-    if hard < 2 * args.sessions + 1000:
+    if hard < args.sessions + 1000:
         raise SystemExit(f"RLIMIT_NOFILE hard limit {hard} is too low for {args.sessions} sessions "
-                         f"(driver and gateway each need one fd per session)")
+                         f"(the driver and the gateway each need one fd per session, and a margin)")
 
     cluster = None
     dsn = args.dsn
@@ -482,7 +542,6 @@ def run(args):
         return popgate_testlib.psql(sql, database=dsn)
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    rng = random.Random(seed)
     tenant = f"soak{secrets.token_hex(4)}.test"
     report = {"seed": seed, "sessions": args.sessions, "seconds": args.seconds, "shards": args.shards,
               "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
@@ -503,7 +562,9 @@ def run(args):
         assert per_shard * shards >= args.sessions
         pid = gateway.proc.pid
         report["start"] = {"fds": fd_count(pid), "rss_kib": rss_kib(pid)}
-        soak = Soak(args, gateway, users, password, digests, gateway.port_of("lmtp"), rng)
+        config = {"sessions": args.sessions, "workers": args.workers, "port": gateway.port,
+                  "lmtp_port": gateway.port_of("lmtp"), "users": users, "password": password,
+                  "digests": digests, "seed": seed, "phase": 0}
         # Every user shares one password hash: once a shard has checked it,
         # its verify cache answers (auth.verify_cache_ttl_ms). Sequential
         # logins first put it in every shard's cache (the kernel spreads
@@ -520,46 +581,35 @@ def run(args):
         ramp = min(20.0, warm / 2)
         print(f"soak: seed {seed}, {args.sessions} sessions, warm-up {warm:.0f} s, main {main:.0f} s, "
               f"tenant {tenant}", flush=True)
-        loop = asyncio.new_event_loop()
         t1 = time.monotonic()
-        loop.run_until_complete(soak.phase(warm, ramp))
+        warm_stats, _, _ = run_phase(config, warm, ramp, gateway, pid)
         t2 = time.monotonic()
         quiesce(gateway, psql, tenant)
         report["warmup_seconds"] = round(t2 - t1, 1)
         report["quiesce_seconds"] = round(time.monotonic() - t2, 1)
         baseline = {"fds": fd_count(pid), "rss_kib": rss_kib(pid)}
         report["baseline"] = baseline
-        print(f"soak: warm-up done {json.dumps(soak.stats.actions)}; baseline {baseline}", flush=True)
+        print(f"soak: warm-up done {json.dumps(warm_stats.actions)}, errors {warm_stats.errors}; "
+              f"baseline {baseline}", flush=True)
 
         start = time.monotonic()
-        peak = {"rss_kib": 0}
-
-        async def main_phase():
-            async def sample_rss():
-                while time.monotonic() < soak.stop_at:
-                    peak["rss_kib"] = max(peak["rss_kib"], rss_kib(pid))
-                    await asyncio.sleep(1)
-            sampler = asyncio.ensure_future(sample_rss())
-            samples = await soak.phase(main, ramp)
-            await sampler
-            return samples
-        samples = loop.run_until_complete(main_phase())
+        s, samples, peak_rss = run_phase(config, main, ramp, gateway, pid)
         report["main_seconds"] = round(time.monotonic() - start, 1)
-        loop.close()
         t3 = time.monotonic()
         after_totals, locks = quiesce(gateway, psql, tenant)
         report["final_quiesce_seconds"] = round(time.monotonic() - t3, 1)
         after = {"fds": fd_count(pid), "rss_kib": rss_kib(pid)}
-        s = soak.stats
+        s.add(warm_stats)  # every check covers both phases
         stored = tenant_message_count(psql, tenant)
         expected_stored = copied + len(template_messages()) + s.lmtp_delivered - s.deleted_committed
         report.update({
             "open_connections_sampled": {"min": min(samples) if samples else 0,
-                                         "max": max(samples) if samples else 0},
+                                         "max": max(samples) if samples else 0,
+                                         "mean": round(sum(samples) / len(samples)) if samples else 0},
             "actions": s.actions, "commands": s.commands, "retr_verified": s.retr_verified,
             "retr_bytes": s.retr_bytes, "deleted_committed": s.deleted_committed, "in_use": s.in_use,
             "lmtp_delivered": s.lmtp_delivered, "errors": s.errors, "error_examples": s.error_examples,
-            "peak_rss_kib": peak["rss_kib"], "after": after, "counters": after_totals, "locks": locks,
+            "peak_rss_kib": peak_rss, "after": after, "counters": after_totals, "locks": locks,
             "messages_stored": stored, "messages_expected": expected_stored,
             "update_deleted_counter": after_totals["update_messages_deleted_total"],
         })
@@ -574,7 +624,7 @@ def run(args):
             "no_locks": locks == 0,
             "no_mail_lost": stored == expected_stored
                             and after_totals["update_messages_deleted_total"] == s.deleted_committed,
-            "concurrency_reached": bool(samples) and max(samples) >= 0.9 * args.sessions,
+            "concurrency_reached": bool(samples) and max(samples) >= CONCURRENCY_MIN * args.sessions,
         }
         t4 = time.monotonic()
         rc = gateway.stop()
@@ -601,11 +651,14 @@ def main():
     p.add_argument("--dsn", help="PostgreSQL DSN (default: a private cluster)")
     p.add_argument("--dsn-file", help="file holding the DSN")
     p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, default=0, help="driver processes (0: one per CPU)")
     p.add_argument("--json", help="write the report here too")
     args = p.parse_args()
     args.seconds = args.minutes * 60 if args.minutes is not None else (args.seconds or 300)
     if args.shards == 0:
         args.shards = os.cpu_count() or 1
+    if args.workers == 0:
+        args.workers = os.cpu_count() or 1
     report = run(args)
     text = json.dumps(report, indent=2, sort_keys=True)
     print(text)

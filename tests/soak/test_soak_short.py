@@ -20,7 +20,7 @@ class SoakShortTest(unittest.TestCase):
         path = os.environ.get("POPGATE_TEST_DSN_FILE")
         if not path:
             raise unittest.SkipTest("POPGATE_TEST_DSN_FILE is not set (run through ctest)")
-        args = argparse.Namespace(sessions=1000, seconds=20.0, shards=2, build=None, dsn=None,
+        args = argparse.Namespace(sessions=1000, seconds=20.0, shards=2, workers=2, build=None, dsn=None,
                                   dsn_file=path, seed=None, json=None)
         report = soak.run(args)
         print(json.dumps(report, indent=2, sort_keys=True))

@@ -147,6 +147,9 @@ void Line::raw(std::string_view text) noexcept {
     truncated_ = true;
     text = text.substr(0, room);
   }
+  // An empty view may have a null data(), which memcpy must not be given
+  // even for 0 octets (UBSan: a TLS version that was never negotiated).
+  if (text.empty()) return;
   std::memcpy(buf_.data() + len_, text.data(), text.size());
   len_ += text.size();
 }

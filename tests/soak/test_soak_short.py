@@ -9,6 +9,7 @@ documented longer job (README, Reliability)."""
 import argparse
 import json
 import os
+import resource
 import unittest
 
 import soak
@@ -20,6 +21,9 @@ class SoakShortTest(unittest.TestCase):
         path = os.environ.get("POPGATE_TEST_DSN_FILE")
         if not path:
             raise unittest.SkipTest("POPGATE_TEST_DSN_FILE is not set (run through ctest)")
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard != resource.RLIM_INFINITY and hard < 2000:
+            raise unittest.SkipTest(f"RLIMIT_NOFILE hard limit {hard} is below the 2,000 fds 1,000 sessions need")
         args = argparse.Namespace(sessions=1000, seconds=20.0, shards=2, workers=2, build=None, dsn=None,
                                   dsn_file=path, seed=None, json=None)
         report = soak.run(args)

@@ -81,14 +81,16 @@ def _error_fields(body):
     return {f[:1]: f[1:].decode(errors="replace") for f in body.split(b"\0") if f}
 
 
-def _pg_startup(port, user, database, application, timeout):
+def _pg_startup(port, user, database, application, timeout, options=""):
     """A socket past PostgreSQL's startup (trust authentication, as
-    testpg.sh sets up), at ReadyForQuery. Raises PgRefused with the
-    server's SQLSTATE when it refuses (e.g. 53300, too many connections)."""
+    testpg.sh sets up), at ReadyForQuery. `options` as in libpq's (e.g.
+    "-c name=value"). Raises PgRefused with the server's SQLSTATE when it
+    refuses (e.g. 53300, too many connections)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         params = (f"user\0{user}\0database\0{database}\0"
-                  f"application_name\0{application}\0\0").encode()
+                  f"application_name\0{application}\0"
+                  + (f"options\0{options}\0" if options else "") + "\0").encode()
         s.sendall(struct.pack("!II", 8 + len(params), 196608) + params)  # protocol 3.0
         for kind, body in _pg_messages(s):
             if kind == b"E":
@@ -115,8 +117,10 @@ class PgConnection:
     """One PostgreSQL connection speaking the simple-query protocol, for
     tests that check the database often: a query costs a round trip instead
     of a psql process. Only for testpg.sh clusters (trust authentication)
-    and only for test-made SQL (no parameters). Reconnects once when the
-    server went away in between (a restarted cluster)."""
+    and only for test-made SQL (no parameters). Like popgate_testlib.psql()
+    it declares itself cross-tenant (popgate.all_tenants, which row-level
+    security asks for). Reconnects once when the server went away in
+    between (a restarted cluster)."""
 
     def __init__(self, dsn_text, timeout=30):
         fields = dict(part.split("=", 1) for part in dsn_text.split())
@@ -129,7 +133,8 @@ class PgConnection:
         raises AssertionError on an SQL error."""
         for attempt in (1, 2):
             if self.sock is None:
-                self.sock = _pg_startup(self.port, self.user, self.database, "popgate-test", self.timeout)
+                self.sock = _pg_startup(self.port, self.user, self.database, "popgate-test", self.timeout,
+                                        options="-c popgate.all_tenants=on")
             try:
                 return self._query(sql)
             except (OSError, PgRefused):

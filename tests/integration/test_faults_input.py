@@ -16,8 +16,9 @@ broken PROXY header) ends with the connection closed.
 - 1,000 wrong passwords from one address (given by PROXY headers from a
   trusted 127.0.0.1): the per-address delay and cut-off engage and count,
   while another address behind the same proxy logs in undelayed; and
-  failed logins on more connections than sessions_per_user_max, kept open,
-  do not lock the user out.
+  failed logins on more connections than sessions_per_user_max (or the
+  tenant's --sessions-max), kept open, do not lock the user (or the tenant's
+  users) out.
 - Malformed SASL: bad base64, oversized lines, wrong PLAIN field counts,
   SCRAM garbage at both steps.
 - Malformed PROXY v1 and v2 headers, one per parser error: closed without a
@@ -37,7 +38,7 @@ import threading
 import time
 import unittest
 
-from itest import Gateway, dsn, lock_count, new_tenant, wait_until
+from itest import Gateway, admin, dsn, lock_count, new_tenant, wait_until
 from private_pg import LineClient, Maildrop, connect_from
 
 # What the maildrops hold: stuffing, 8-bit text, a message larger than one
@@ -408,6 +409,32 @@ class HostileInputTest(unittest.TestCase):
             self.assertTrue(c.cmd(f"PASS {self.victim.password}").startswith(b"+OK"))
             c.cmd("QUIT")
             c.close()
+        finally:
+            for c in attackers:
+                c.close()
+
+    def test_failed_logins_do_not_hold_the_tenants_session_slots(self):
+        """The same for a tenant's slots (its --sessions-max policy)."""
+        domain = new_tenant()
+        admin("tenant", "set", domain, "--sessions-max", "3")
+        password = secrets.token_urlsafe(12)
+        salt = secrets.token_bytes(8)
+        ssha = "{SSHA256}" + b64(hashlib.sha256(password.encode() + salt).digest() + salt)
+        target = Maildrop(domain, [b"Subject: t\r\n\r\nt\r\n"], password=password, hash_=ssha)
+        other = Maildrop(domain, [b"Subject: o\r\n\r\no\r\n"], password=password, hash_=ssha)
+        attackers = []
+        try:
+            for i in range(6):
+                c = self.proxied(f"203.0.113.{200 + i}")
+                c.cmd(f"USER {target.login if i % 2 else other.login}")
+                self.assertEqual(c.cmd("PASS wrong"), b"-ERR [AUTH] invalid user name or password")
+                attackers.append(c)
+            for md in (target, other):
+                c = self.proxied("198.51.100.31")
+                c.cmd(f"USER {md.login}")
+                self.assertTrue(c.cmd(f"PASS {md.password}").startswith(b"+OK"), md.login)
+                c.cmd("QUIT")
+                c.close()
         finally:
             for c in attackers:
                 c.close()

@@ -73,6 +73,8 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " WHERE tenant_id = $1 AND user_id = $2 AND message_id = $3",
      5,
      {kInt8Oid, kInt8Oid, kInt8Oid, kInt4Oid, kInt4Oid}},
+    // The kept-UIDL sample is written only when it changed: a poller that
+    // found nothing new (most sessions) costs no row update of users.
     // Deletes (or hides, $8 = 1) only while the caller still holds the lock;
     // releasing the lock, deleting and recording what the session retrieved
     // ($6) and left behind ($7) commit together. A row is touched by one
@@ -93,7 +95,8 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " AND user_id = $2 AND message_id = ANY($6::bigint[]) AND NOT message_id = ANY($5::bigint[])"
      " AND retrieved_at IS NULL AND EXISTS (SELECT 1 FROM lk) RETURNING 1),"
      " mark AS (UPDATE popgate.users SET last_uidls = string_to_array($7, ' ')"
-     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM lk) RETURNING 1)"
+     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM lk)"
+     " AND last_uidls IS DISTINCT FROM string_to_array($7, ' ') RETURNING 1)"
      " SELECT (SELECT count(*) FROM lk), (SELECT count(*) FROM gone) + (SELECT count(*) FROM hid)",
      8,
      {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid, kInt8ArrayOid, kTextOid, kInt8Oid}},
@@ -104,7 +107,8 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " AND user_id = $2 AND message_id = ANY($5::bigint[]) AND retrieved_at IS NULL"
      " AND EXISTS (SELECT 1 FROM lk) RETURNING 1),"
      " mark AS (UPDATE popgate.users SET last_uidls = string_to_array($6, ' ')"
-     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM lk) RETURNING 1)"
+     " WHERE tenant_id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM lk)"
+     " AND last_uidls IS DISTINCT FROM string_to_array($6, ' ') RETURNING 1)"
      " SELECT (SELECT count(*) FROM lk)",
      6,
      {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid, kTextOid}},

@@ -1,7 +1,8 @@
 // The operations side of the client (schema v4), against the test
 // database: deliveries with their O(1) quota check, the lock row's client
 // and listener, kicks reported by lease renewal, hide mode, retrieval times
-// and the kept-UIDL sample with the next login's view of it.
+// and the kept-UIDL sample with the next login's view of it (written only
+// when it changed).
 #include <gtest/gtest.h>
 
 #include "tests/storage/pg_test_support.h"
@@ -119,6 +120,39 @@ TEST_F(PgOperationsTest, CommitRecordsRetrievalAndKeptUidlsForTheNextLogin) {
   ASSERT_EQ(o.status, Status::kOk);
   EXPECT_EQ(o.previous_uidls, "ub");
   ASSERT_EQ(o.listing.message_ids.size(), 1u);
+}
+
+// A poller that found nothing new leaves the same sample: its session end
+// writes no new version of the user's row (the lock and retrievals still go).
+TEST_F(PgOperationsTest, AnUnchangedKeptUidlSampleIsNotRewritten) {
+  test_support::add_message(*db_, tenant_.tenant_id, user_, "ka", "a\r\n");
+  const std::string user = std::to_string(user_);
+  const auto row_version = [&] {
+    return db_->scalar_text("SELECT xmin::text FROM popgate.users WHERE user_id = $1", {user});
+  };
+  for (int64_t session = 1; session <= 2; ++session) {
+    client_->open_maildrop(1, tenant_.tenant_id, user_, holder(session), Clock::now());
+    ASSERT_EQ(run().status, Status::kOk);
+    const std::string before = row_version();
+    client_->release_maildrop(2, tenant_.tenant_id, user_, holder(session), SessionEnd{{}, "ka"},
+                              Clock::now());
+    ASSERT_EQ(run().status, Status::kOk);
+    if (session == 1) {
+      EXPECT_NE(row_version(), before);  // "" -> "ka": written
+    } else {
+      EXPECT_EQ(row_version(), before);  // "ka" again: left alone
+    }
+  }
+  EXPECT_EQ(db_->scalar_int("SELECT count(*) FROM popgate.maildrop_locks WHERE user_id = $1", {user}), 0);
+  // A changed sample is written again and the next login sees it.
+  client_->open_maildrop(1, tenant_.tenant_id, user_, holder(3), Clock::now());
+  ASSERT_EQ(run().status, Status::kOk);
+  client_->release_maildrop(2, tenant_.tenant_id, user_, holder(3), SessionEnd{{}, "ka kb"}, Clock::now());
+  ASSERT_EQ(run().status, Status::kOk);
+  client_->open_maildrop(3, tenant_.tenant_id, user_, holder(4), Clock::now());
+  const Completion o = run();
+  ASSERT_EQ(o.status, Status::kOk);
+  EXPECT_EQ(o.previous_uidls, "ka kb");
 }
 
 TEST_F(PgOperationsTest, HideModeKeepsMessagesButNeverListsThem) {

@@ -270,6 +270,15 @@ class Session {
   [[nodiscard]] TimePoint deadline() const noexcept;
   [[nodiscard]] bool wants_input() const noexcept;
   [[nodiscard]] bool wants_body_bytes() const noexcept;
+  // The body fetch this session will most likely ask for next, so that the
+  // shard may start it early (read-ahead), as a kFetchBody request equal to
+  // the one request_body_chunk() would issue: once all of a RETR's body was
+  // asked for, the whole of the next undeleted message in the direction the
+  // client RETRs in, when it is at most `message_bytes_max` octets (and one
+  // chunk). False when there is none (a body still being fetched, TOP,
+  // outside TRANSACTION, no RETR yet, the last message). Never a further
+  // chunk of a large body: that would double the memory a big RETR holds.
+  [[nodiscard]] bool predict_fetch(uint32_t message_bytes_max, Request* out) const noexcept;
   // STLS was accepted: once pending_output() is sent, drop any input still
   // held and start the TLS handshake; then call handle_tls_started().
   [[nodiscard]] bool wants_tls() const noexcept { return stls_ == Stls::kAccepted; }
@@ -471,6 +480,7 @@ class Session {
   uint64_t body_fetched_ = 0;  // octets of the body asked for so far
   bool body_started_ = false;  // the +OK line went out
   bool body_is_top_ = false;
+  bool retr_descending_ = false;  // the last RETR was of an earlier message
   DotStuffer stuffer_;
 };
 

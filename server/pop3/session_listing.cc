@@ -252,6 +252,7 @@ void Session::cmd_top(std::string_view args, TimePoint now) {
 }
 
 void Session::start_body(size_t index, uint64_t top_lines, TimePoint now) {
+  if (top_lines == DotStuffer::kAllLines && stats_.retr > 1) retr_descending_ = index < body_index_;
   body_index_ = index;
   body_offset_ = 0;
   body_fetched_ = 0;
@@ -280,6 +281,37 @@ void Session::request_body_chunk() noexcept {
   r.length = static_cast<uint32_t>(std::min<uint64_t>(config_.body_chunk_bytes, size - body_fetched_));
   body_fetched_ += r.length;
   issue(r, Pending::kFetchBody);
+}
+
+bool Session::predict_fetch(uint32_t message_bytes_max, Request* out) const noexcept {
+  if (state_ != State::kTransaction || close_ != CloseMode::kOpen || stats_.retr == 0 ||
+      body_is_top_ || snapshot_.sizes.empty()) {
+    return false;
+  }
+  Request r;
+  r.kind = RequestKind::kFetchBody;
+  r.tenant_id = tenant_id_;
+  r.user_id = user_id_;
+  if (stream_ == Stream::kBody && body_fetched_ < snapshot_.sizes[body_index_]) return false;
+  // The whole next message, in the order the client retrieves in.
+  size_t i = body_index_;
+  for (;;) {
+    if (retr_descending_) {
+      if (i == 0) return false;
+      --i;
+    } else {
+      if (i + 1 >= snapshot_.sizes.size()) return false;
+      ++i;
+    }
+    if (!is_deleted(i)) break;
+  }
+  const uint32_t size = snapshot_.sizes[i];
+  if (size == 0 || size > message_bytes_max || size > config_.body_chunk_bytes) return false;
+  r.message_id = snapshot_.message_ids[i];
+  r.offset = 0;
+  r.length = size;
+  *out = r;
+  return true;
 }
 
 bool Session::wants_body_bytes() const noexcept {

@@ -63,6 +63,17 @@ struct Connection {
   storage::ResultHandle body;
   std::string_view body_rest;
 
+  // Read-ahead (shard_prefetch.cc): one body fetch asked for before the
+  // session asks for it, keyed by what it fetches.
+  enum class Prefetch : uint8_t { kNone, kInFlight, kReady };
+  Prefetch prefetch = Prefetch::kNone;
+  bool prefetch_claimed = false;  // in flight, and the session asked for it
+  int64_t prefetch_message_id = 0;
+  uint64_t prefetch_offset = 0;
+  uint32_t prefetch_length = 0;
+  storage::ResultHandle prefetch_body;  // kReady: owns prefetch_bytes
+  std::string_view prefetch_bytes;
+
   // TLS: the stream, and the pooled block its ciphertext is sent from.
   std::optional<tls::TlsStream> tls;
   char* send_block = nullptr;

@@ -165,6 +165,9 @@ struct ShardCounters {
   Counter linger_timeouts;       // peer kept sending after our FIN
   Counter kdf_rejected;          // KDF queue full
   Counter verify_cache_hits;
+  Counter body_prefetches;         // read-ahead body fetches started
+  Counter body_prefetch_hits;      // ... that a session then asked for
+  Counter body_prefetch_wasted;    // ... dropped unused (the client went elsewhere)
   Counter lock_releases;
   Counter lock_release_failures;
   Counter lease_renewals;
@@ -257,6 +260,14 @@ class Shard {
   bool feed_tls(Connection& c) noexcept;
   bool feed_plain(Connection& c) noexcept;
   bool feed_body(Connection& c) noexcept;
+
+  // shard_prefetch.cc: read-ahead of message bodies
+  void start_prefetch(Connection& c) noexcept;
+  [[nodiscard]] bool claim_prefetch(Connection& c, const pop3::Request& r) noexcept;
+  [[nodiscard]] bool prefetch_done(Connection& c, storage::Completion& done) noexcept;
+  void drop_prefetch(Connection& c) noexcept;
+  void deliver_body(Connection& c, pop3::StoreStatus status, storage::ResultHandle& body,
+                    std::string_view bytes) noexcept;
   bool tls_take_output(Connection& c) noexcept;
   void flush_output(Connection& c) noexcept;
   void start_connection(Connection& c) noexcept;
@@ -284,6 +295,7 @@ class Shard {
   // shard_store.cc: storage, KDF, auth steps, limits
   void submit_request(Connection& c, const pop3::Request& r) noexcept;
   void submit_auth_step(Connection& c, const pop3::Request& r) noexcept;
+  void fetch_body(Connection& c, uint64_t tag, const pop3::Request& r) noexcept;
   bool drain_storage() noexcept;
   bool drain_kdf() noexcept;
   void dispatch_completion(storage::Completion& done) noexcept;
@@ -307,6 +319,9 @@ class Shard {
   }
   [[nodiscard]] storage::LockHolder holder(const Connection& c) const noexcept;
   [[nodiscard]] static uint64_t tag_of(const Connection& c) noexcept;
+  // Marks a read-ahead body fetch's tag (shard_prefetch.cc); bit 63 marks
+  // the shard's own requests, bits 32-55 the slot, 0-31 its generation.
+  static constexpr uint64_t kPrefetchTagBit = uint64_t{1} << 62;
   [[nodiscard]] static uint64_t shard_tag(ShardTag t) noexcept;
   [[nodiscard]] uint32_t threshold(const std::atomic<uint32_t> LimitThresholds::*field) const noexcept {
     return (thresholds_.*field).load(std::memory_order_relaxed);

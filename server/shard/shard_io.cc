@@ -157,6 +157,7 @@ void Shard::pump(Connection& c) noexcept {
   }
   flush_output(c);
   if (c.closing) return;
+  if (c.phase == Phase::kSession) start_prefetch(c);
 
   // Closing decisions.
   if (c.phase == Phase::kSession) {
@@ -558,6 +559,7 @@ void Shard::maybe_finish_close(Connection& c) noexcept {
   release_send_block(c);
   c.body.reset();
   c.body_rest = {};
+  drop_prefetch(c);
   c.scram.reset();
   if (c.proxy) {
     c.proxy->reset();

@@ -107,8 +107,8 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
       pg(c).open_maildrop(tag_of(c), r.tenant_id, r.user_id, holder(c), now_);
       return;
     case pop3::RequestKind::kFetchBody:
-      ++c.store_inflight;
-      pg(c).fetch_body(tag_of(c), r.tenant_id, r.user_id, r.message_id, r.offset, r.length, now_);
+      if (claim_prefetch(c, r)) return;
+      fetch_body(c, tag_of(c), r);
       return;
     case pop3::RequestKind::kCommitUpdate:
       ++c.store_inflight;
@@ -123,6 +123,11 @@ void Shard::submit_request(Connection& c, const pop3::Request& r) noexcept {
       submit_auth_step(c, r);
       return;
   }
+}
+
+void Shard::fetch_body(Connection& c, uint64_t tag, const pop3::Request& r) noexcept {
+  ++c.store_inflight;
+  pg(c).fetch_body(tag, r.tenant_id, r.user_id, r.message_id, r.offset, r.length, now_);
 }
 
 // Steps that take microseconds (HMACs, a public-key signature check, an
@@ -271,6 +276,16 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
   if (c == nullptr) return;  // cannot happen: slots wait for their requests
   --c->store_inflight;
   observe_latency(done);
+  if ((done.tag & kPrefetchTagBit) != 0 && !prefetch_done(*c, done)) {
+    // Kept for later or dropped; a session that asked for it meanwhile
+    // takes it below like any body chunk.
+    if (c->closing) {
+      maybe_finish_close(*c);
+    } else {
+      pump(*c);
+    }
+    return;
+  }
   if (c->phase == Phase::kLmtp) {
     dispatch_lmtp_completion(*c, done);
     return;
@@ -317,14 +332,9 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
       }
       break;
     }
-    case storage::RequestKind::kFetchBody: {
-      const size_t used = s.handle_body_chunk(status, done.body_bytes, now_);
-      if (used < done.body_bytes.size()) {
-        c->body = std::move(done.body);
-        c->body_rest = done.body_bytes.substr(used);
-      }
+    case storage::RequestKind::kFetchBody:
+      deliver_body(*c, status, done.body, done.body_bytes);
       break;
-    }
     case storage::RequestKind::kCommitUpdate:
       s.handle_update_committed(status, done.affected, now_);
       break;

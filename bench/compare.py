@@ -66,6 +66,8 @@ STOP_TIMEOUT_S = 30
 # A popgate-bench run may take its window plus ramps and drains; never more.
 BENCH_TIMEOUT_S = 900
 USER_ADD_PARALLEL = 4
+# Groups with more maildrops than this are loaded by SQL, not imported.
+IMPORT_USERS_MAX = 100
 BENCH_PASSWORD = "bench-Passw0rd"  # bench/common/dataset.h kBenchPassword
 # Dataset groups that scenarios read messages from (idle only logs in).
 MEASURED_GROUPS = ("poll", "list", "listhuge", "small", "big", "huge")
@@ -186,6 +188,7 @@ def machine_info():
         "dovecot": run(["dovecot", "--version"], check=False).stdout.strip(),
         "postgres": run(["/usr/lib/postgresql/15/bin/postgres", "--version"], check=False).stdout.strip(),
         "openssl": run(["openssl", "version"], check=False).stdout.strip(),
+        "load_start": os.getloadavg(),
     }
 
 
@@ -241,6 +244,11 @@ class Servers:
             cmd += ["-F", "\t"]
         return run(cmd + ["-c", sql], timeout=1800, env=DB_TOOLS_ENV).stdout
 
+    def psql_script(self, sql):
+        cmd = ["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", self.dsn,
+               "-v", "ON_ERROR_STOP=1", "-At", "-f", "-"]
+        return run(cmd, timeout=1800, env=DB_TOOLS_ENV, input=sql).stdout
+
     def make_certs(self):
         run([REPO / "tests/support/make_test_certs.sh", self.certs], timeout=120)
 
@@ -264,36 +272,47 @@ class Servers:
         return run(cmd).stdout.split()
 
     def create_users(self):
+        """The first user of each group with popgate-admin user add --hash
+        (its own path, checks included); the rest by one SQL INSERT with
+        their own salted hashes: a popgate-admin process per user (tens of
+        thousands for idle) would take longer than the benchmark."""
         users = self.users()
-        idle = [u for u in users if u.startswith("idle-")]
-        others = [u for u in users if not u.startswith("idle-")]
         self.admin("tenant", "add", "bench.test")
-        log(f"popgate: {len(others)} users with popgate-admin user add --hash ({PASSWORD_SCHEME})")
+        firsts, rest, seen = [], [], set()
+        for u in users:
+            group = u.split("-")[0]
+            (rest if group in seen else firsts).append(u)
+            seen.add(group)
+        log(f"popgate: {len(firsts)} users with popgate-admin user add --hash, {len(rest)} by SQL "
+            f"({PASSWORD_SCHEME}, a salt each)")
 
         def add(login):
             self.admin("user", "add", login, "--hash", ssha512(BENCH_PASSWORD))
 
         with ThreadPoolExecutor(USER_ADD_PARALLEL) as pool:
-            list(pool.map(add, others))
-        # Idle users: one made by popgate-admin, the rest share its hash (tens
-        # of thousands of popgate-admin processes would take longer than the
-        # benchmark; the hash is the same scheme).
-        add(idle[0])
-        self.psql(
-            "INSERT INTO popgate.users (tenant_id, local_part, password_hash, scram_sha256) "
-            "SELECT t.tenant_id, 'idle-' || lpad(i::text, 5, '0'), u.password_hash, u.scram_sha256 "
-            "FROM popgate.users u JOIN popgate.tenants t USING (tenant_id), "
-            f"generate_series(1, {len(idle) - 1}) i "
-            "WHERE t.domain = 'bench.test' AND u.local_part = 'idle-00000'")
+            list(pool.map(add, firsts))
+        rows = ",\n".join(f"('{u.split('@')[0]}', '{ssha512(BENCH_PASSWORD)}')" for u in rest)
+        if rows:
+            self.psql_script(
+                "INSERT INTO popgate.users (tenant_id, local_part, password_hash) "
+                "SELECT t.tenant_id, x.local_part, x.password_hash FROM popgate.tenants t, (VALUES\n"
+                f"{rows}) AS x(local_part, password_hash) WHERE t.domain = 'bench.test';\n")
 
     def load_messages(self):
-        """After Dovecot has indexed the maildirs: popgate-admin import then
-        keeps Dovecot's UIDLs (dovecot-uidlist), so both serve the same."""
-        # The idle users' single messages by SQL: tens of thousands of
-        # popgate-admin processes would take longer than the benchmark.
-        sql_groups = ["idle"]
-        measured = [u for u in self.users() if u.split("-")[0] not in sql_groups]
-        if self.has_import():
+        """By default with popgate-bench-data's SQL, in deliver's shape. With
+        --load import, after Dovecot has indexed the maildirs, popgate-admin
+        import keeps Dovecot's UIDLs (dovecot-uidlist), so both serve the
+        same; groups of many users (the idle users' single messages, the full
+        dataset's 1,000 pollers) still go by SQL: a popgate-admin process per
+        maildrop would take longer than the benchmark."""
+        users = self.users()
+        per_group = {}
+        for u in users:
+            per_group[u.split("-")[0]] = per_group.get(u.split("-")[0], 0) + 1
+        sql_groups = [g for g, n in per_group.items()
+                      if self.args.load == "sql" or g == "idle" or n > IMPORT_USERS_MAX]
+        measured = [u for u in users if u.split("-")[0] not in sql_groups]
+        if self.args.load == "import" and self.has_import():
             log(f"popgate: messages of {len(measured)} maildrops with popgate-admin import --maildir")
 
             def imp(login):
@@ -308,8 +327,8 @@ class Servers:
             groups = ",".join(sql_groups)
         else:
             self.load_path = ("SQL (`popgate-bench-data load`): INSERT in deliver's shape, CRLF body, "
-                              "size_bytes = octet_length(body), uidl = popgate.new_uidl(); "
-                              "popgate-admin import did not exist yet")
+                              "size_bytes = octet_length(body), uidl = popgate.new_uidl() "
+                              "(`--load import` uses popgate-admin import instead)")
             groups = None
         log("popgate: remaining messages with popgate-bench-data load (SQL)")
         cmd = [self.bin["data"], "load", "--dataset", self.dataset, "--dsn", self.dsn]
@@ -727,6 +746,11 @@ def report(servers, runner, info, ceil, micros, started, command, elapsed_s):
         f"{info['os']}; RLIMIT_NOFILE {info['nofile_soft']}/{info['nofile_hard']}. "
         f"Dovecot {info['dovecot']}; {info['postgres']}; {info['openssl']}.")
     add("")
+    load_end = os.getloadavg()
+    add("Load averages (1/5/15 min, `uptime`; the machine is shared, so every figure is relative to "
+        "what the others left over): at the start " + "/".join(f"{v:.2f}" for v in info["load_start"]) +
+        ", at the end " + "/".join(f"{v:.2f}" for v in load_end) + ".")
+    add("")
     add(f"Build: `{servers.build}` (CMAKE_BUILD_TYPE {build_type(servers.build)}). popgate: 2 shards, "
         "settings as in the brief (limits out of the way, verify cache at its default unless noted). "
         f"Messages loaded by: {servers.load_path}.")
@@ -899,13 +923,18 @@ def main():
     ap.add_argument("--build-dir", default=str(REPO / "build-bench"))
     ap.add_argument("--work-dir", default="/tmp/popgate-bench", help="state, data, logs (reused for data)")
     ap.add_argument("--quick", action="store_true", help="small dataset, short windows (< 3 min)")
-    ap.add_argument("--rounds", type=int, default=ROUNDS_DEFAULT)
+    ap.add_argument("--rounds", type=int, default=None,
+                    help=f"rounds per scenario and target (default {ROUNDS_DEFAULT}; 1 with --quick)")
     ap.add_argument("--scenarios", default="", help="comma-separated subset of scenario keys")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    ap.add_argument("--load", choices=("sql", "import"), default="sql",
+                    help="how popgate gets the messages: popgate-bench-data's SQL in deliver's shape "
+                         "(default, fast), or popgate-admin import of each Maildir (keeps Dovecot's "
+                         f"UIDLs; slow: groups of more than {IMPORT_USERS_MAX} users still go by SQL)")
     ap.add_argument("--keep", action="store_true", help="leave the servers running at the end (prints how to stop)")
     args = ap.parse_args()
-    if args.quick and args.rounds == ROUNDS_DEFAULT:
-        args.rounds = 1
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else ROUNDS_DEFAULT
     if os.geteuid() != 0:
         raise SystemExit("compare: run as root (PostgreSQL and Dovecot are started as their own users)")
     for user in ("postgres", "dovecot"):

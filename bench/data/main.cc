@@ -66,8 +66,12 @@ void write_maildirs(DatasetSize size, const std::vector<Group>& groups, const st
   make_dir(out);
   for (const Group g : groups) {
     const GroupSpec& spec = group_spec(g, size);
+    // The group's shape is in the name: a dataset whose sizes changed is
+    // written again rather than served stale.
     const std::string stamp = out + "/.complete-" + std::string(spec.name) + "-" +
-                              std::string(dataset_size_name(size)) + "-v" +
+                              std::string(dataset_size_name(size)) + "-" +
+                              std::to_string(spec.users) + "x" +
+                              std::to_string(spec.messages_per_user) + "-v" +
                               std::to_string(kDatasetVersion);
     if (::access(stamp.c_str(), F_OK) == 0) continue;
     for (uint32_t u = 0; u < spec.users; ++u) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # popgate developer entry points, for Debian 12.
 #
-#   ops/dev.sh test      install missing packages, build everything into
-#                        $BUILD_DIR (default build/) and run the suite (ctest)
+#   ops/dev.sh test      install missing packages, then run the test stages
+#                        (below): build, run every test with ctest, again
+#                        under sanitizers, and fuzz for a bounded time
 #   ops/dev.sh run       install missing packages, build, start a local
 #                        PostgreSQL 15 under var/pg, seed a demo user and
 #                        messages, then run the gateway in the foreground
@@ -11,6 +12,24 @@
 #
 # Environment:
 #   BUILD_DIR           build directory, relative to the checkout or absolute
+#                       (default build); the stages below add -asan, -tsan, -fuzz
+#   POPGATE_TEST_STAGES comma-separated stages of `test`, run in this order
+#                       (default: default,asan,tsan,fuzz):
+#     default  $BUILD_DIR: RelWithDebInfo, -Werror; every target; every test
+#              (ctest -j2)
+#     asan     $BUILD_DIR-asan: g++ with AddressSanitizer + UndefinedBehavior-
+#              Sanitizer (and LeakSanitizer), -O1; every target; every test
+#     tsan     $BUILD_DIR-tsan: g++ with ThreadSanitizer, -O1; only the
+#              targets of the suites labelled `tsan` (the multi-shard server
+#              tests and the suites with threads; tests/CMakeLists.txt);
+#              ctest -L tsan
+#     fuzz     $BUILD_DIR-fuzz: clang 14, libFuzzer + ASan + UBSan; each fuzz
+#              target for POPGATE_FUZZ_SECONDS (default 60) s (tests/fuzz/run.sh)
+#              A sanitizer report from any process (tests, or the popgate a
+#              Python test runs) fails its stage; reports are kept under
+#              <stage build dir>/sanitizer-logs/. Suppressions (third-party
+#              code only): tests/sanitizers/*.supp.
+#   POPGATE_FUZZ_SECONDS fuzzing time per fuzz target, seconds
 #   POPGATE_DEV_PGPORT  port of the local PostgreSQL (default 55432)
 #   POPGATE_DEV_PGDIR   where its cluster lives (default var/pg)
 #
@@ -90,14 +109,16 @@ build_dir() {
   esac
 }
 
-# configure DIR: RelWithDebInfo, warnings as errors, Ninja for a new dir
-# (an existing one keeps the generator it was made with).
+# configure DIR [CMAKE_ARG...]: RelWithDebInfo, warnings as errors, Ninja for
+# a new dir (an existing one keeps the generator it was made with); the
+# extra arguments come last, so they win.
 configure() {
   local dir=$1
+  shift
   local -a generator=(-G Ninja)
   [ -f "$dir/CMakeCache.txt" ] && generator=()
   cmake -S "$repo" -B "$dir" "${generator[@]}" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOPGATE_WERROR=ON
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOPGATE_WERROR=ON "$@"
 }
 
 # binary DIR NAME: where the build put executable NAME.
@@ -111,13 +132,133 @@ binary() {
 
 # ---------------------------------------------------------------- test
 
-cmd_test() {
-  ensure_packages
+readonly all_stages=default,asan,tsan,fuzz
+# What the sanitizer stages build with: -O1 keeps the instrumented suite
+# fast enough for CI (Debug's -O0 is slower to run), -g1 (line tables) is
+# enough for symbolized reports and compiles faster than -g.
+readonly sanitizer_flags="-O1 -g1"
+sanitizer_cmake_args=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$sanitizer_flags"
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="$sanitizer_flags")
+
+# run_ctest DIR [CTEST_ARG...]: the suite, two at a time.
+run_ctest() {
+  local dir=$1
+  shift
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 "$@"
+}
+
+# Points the sanitizer runtimes at log files under DIR/sanitizer-logs, so a
+# report from a process whose exit status no test looks at (the popgate a
+# Python test runs, a child of a child) is still seen by check_sanitizer_logs.
+sanitizer_env() {
+  local logs=$1/sanitizer-logs supp=$repo/tests/sanitizers
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  # A 16 MiB quarantine (default 256) and no fake stacks: the integration
+  # tests bound the server's RSS growth to 8 MiB while a client stalls a
+  # large RETR, and freed body chunks held in quarantine (or fake stack
+  # frames) would count; use-after-free is still caught within 16 MiB.
+  export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:quarantine_size_mb=16:thread_local_quarantine_size_kb=256"
+  export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+  export TSAN_OPTIONS="log_path=$logs/tsan:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+}
+
+# Fails (printing them) when any process wrote a sanitizer report.
+check_sanitizer_logs() {
+  local logs=$1/sanitizer-logs
+  local -a reports
+  mapfile -t reports < <(find "$logs" -type f -size +0 2>/dev/null | sort)
+  [ ${#reports[@]} -eq 0 ] && return 0
+  local report
+  for report in "${reports[@]}"; do
+    say "sanitizer report $report:"
+    head -n 80 "$report" >&2
+  done
+  say "${#reports[@]} sanitizer report(s) under $logs"
+  return 1
+}
+
+stage_default() {
   local dir
   dir=$(build_dir)
-  configure "$dir"
-  cmake --build "$dir"
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2
+  configure "$dir" && cmake --build "$dir" && run_ctest "$dir"
+}
+
+stage_asan() {
+  local dir
+  dir=$(build_dir)-asan
+  configure "$dir" -DPOPGATE_SANITIZE=address,undefined "${sanitizer_cmake_args[@]}" &&
+    cmake --build "$dir" || return
+  (
+    sanitizer_env "$dir"
+    local status=0
+    run_ctest "$dir" || status=$?
+    check_sanitizer_logs "$dir" || status=1
+    exit "$status"
+  )
+}
+
+stage_tsan() {
+  local dir
+  dir=$(build_dir)-tsan
+  configure "$dir" -DPOPGATE_SANITIZE=thread "${sanitizer_cmake_args[@]}" &&
+    cmake --build "$dir" --target popgate_tsan_tests || return
+  # TSan maps its shadow at fixed addresses; with more than 28 bits of mmap
+  # randomness (newer kernels) that can collide. Without ASLR it cannot.
+  local -a norandom=()
+  local bits
+  bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 0)
+  if [ "$bits" -gt 28 ]; then
+    norandom=(setarch "$(uname -m)" -R)
+    say "vm.mmap_rnd_bits=$bits: running TSan without ASLR (setarch -R)"
+  fi
+  (
+    sanitizer_env "$dir"
+    local status=0
+    "${norandom[@]}" ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 -L tsan ||
+      status=$?
+    check_sanitizer_logs "$dir" || status=1
+    exit "$status"
+  )
+}
+
+stage_fuzz() {
+  POPGATE_FUZZ_BUILD_DIR="$(build_dir)-fuzz" bash "$repo/tests/fuzz/run.sh"
+}
+
+cmd_test() {
+  local stages=${POPGATE_TEST_STAGES:-$all_stages} stage
+  local -a selected
+  IFS=, read -r -a selected <<<"$stages"
+  [ ${#selected[@]} -gt 0 ] || die "POPGATE_TEST_STAGES is empty (stages: $all_stages)"
+  for stage in "${selected[@]}"; do
+    case ",$all_stages," in
+      *",$stage,"*) ;;
+      *) die "unknown stage '$stage' in POPGATE_TEST_STAGES (stages: $all_stages)" ;;
+    esac
+  done
+  ensure_packages
+  local -a summary=()
+  local passed=0 failed=0 start status
+  for stage in "${selected[@]}"; do
+    say "stage $stage"
+    start=$SECONDS
+    status=0
+    # (set -e does not reach into a function called before ||: each stage
+    # chains its steps with && / || return.)
+    "stage_$stage" || status=$?
+    if [ "$status" = 0 ]; then
+      passed=$((passed + 1))
+      summary+=("$stage: passed in $((SECONDS - start)) s")
+    else
+      failed=$((failed + 1))
+      summary+=("$stage: FAILED (exit $status) after $((SECONDS - start)) s")
+    fi
+  done
+  printf 'dev.sh: %s\n' "${summary[@]}" >&2
+  printf 'stages: %d passed, %d failed\n' "$passed" "$failed"
+  [ "$failed" = 0 ]
 }
 
 # ---------------------------------------------------------------- database

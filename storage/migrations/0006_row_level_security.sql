@@ -22,8 +22,9 @@
 -- a role. popgate.tenants holds no mail and stays readable (a login must
 -- find its tenant by domain before it knows the tenant).
 --
--- Citus: policies are propagated to distributed tables; the settings are
--- per transaction/session and reach the workers with each query.
+-- Citus (untested here): set_config() is not propagated to the workers, so
+-- on a distributed schema these policies would hide every row from the
+-- gateway; see "Citus" in deploy/README.md before distributing.
 
 CREATE FUNCTION popgate.visible_tenant(row_tenant bigint) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$

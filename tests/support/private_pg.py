@@ -243,6 +243,23 @@ class PrivateCluster:
         self.resume()
         self.pg_ctl("-m", mode, "-w", "-t", "60", "stop")
 
+    def crash(self):
+        """SIGKILL the postmaster and every process it has (a crash: no
+        goodbye on any connection; the next start runs crash recovery),
+        waiting until the server is down."""
+        self.resume()
+        postmaster = self.postmaster_pid()
+        for pid in [postmaster] + self._children(postmaster):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 60
+        while self.running():
+            if time.monotonic() > deadline:
+                raise RuntimeError("PostgreSQL still running 60 s after SIGKILL")
+            time.sleep(0.05)
+
     def start_server(self):
         """pg_ctl start on the same port and data, waiting until it accepts."""
         self.pg_ctl("-l", self.logfile, "-w", "-t", "60", "start")

@@ -119,6 +119,10 @@ class ReloadTest(unittest.TestCase):
             reloaded = [l for l in gateway.log_lines() if l.get("msg") == "reloaded"][-1]
             self.assertIn("log.level", reloaded["applied"])
             self.assertIn("limits.connections_per_address_max", reloaded["applied"])
+            # Its own log line, written after "reloaded": wait for it too
+            # (a slow build, e.g. under TSan, is read in between).
+            wait_until(lambda: any(l.get("msg") == "restart_required" for l in gateway.log_lines()),
+                       "the restart_required line")
             restart = [l for l in gateway.log_lines() if l.get("msg") == "restart_required"]
             self.assertEqual(restart[-1]["keys"], "session.idle_timeout_ms")
             self.assertEqual(gateway.http("/log/level"), (200, "debug\n"))

@@ -423,7 +423,8 @@ void ParamBlock::add_int4(int32_t value) noexcept {
 bool ParamBlock::add_text(std::string_view text) noexcept {
   if (count_ == kParamsMax) std::abort();  // a bug
   if (text.size() > inline_.size() - used_) return false;
-  std::memcpy(inline_.data() + used_, text.data(), text.size());
+  // An empty view may have a null data(): no memcpy then (UB even for 0).
+  if (!text.empty()) std::memcpy(inline_.data() + used_, text.data(), text.size());
   offsets_[count_] = static_cast<uint16_t>(used_);
   lengths_[count_] = static_cast<int>(text.size());
   formats_[count_] = kBinaryFormat;

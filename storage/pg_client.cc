@@ -125,6 +125,7 @@ uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) no
   d.user.policy.hide_deleted = false;
   d.previous_uidls.clear();
   d.kicked.clear();
+  d.lost.clear();
   d.message_id = 0;
   d.uidl.clear();
   d.listing.message_ids.clear();

@@ -127,6 +127,7 @@ struct Completion {
                           // kRenewLeases: leases renewed
   std::string previous_uidls;   // kOpenMaildrop: kept UIDLs of the last session
   std::vector<int64_t> kicked;  // kRenewLeases: sessions an admin asked to end
+  std::vector<int64_t> lost;    // kRenewLeases: sessions whose lock row is gone
   int64_t message_id = 0;       // kDeliver
   std::string uidl;             // kDeliver
   // Timings, for latency metrics: when the request was submitted, and when
@@ -214,7 +215,8 @@ class PgClient {
   void release_maildrop(uint64_t tag, int64_t tenant_id, int64_t user_id,
                         LockHolder holder, const SessionEnd& end, TimePoint now) noexcept;
   // Extends the lease of every listed session of this instance; the
-  // completion lists those an administrator asked to end (kicked).
+  // completion lists those an administrator asked to end (kicked) and those
+  // whose lock row is gone (lost; not renewed, not counted in affected).
   void renew_leases(uint64_t tag, std::string_view instance_id,
                     std::span<const int64_t> session_ids, TimePoint now) noexcept;
   // Stores one message (CRLF-normalised by the caller) with a new UIDL, if

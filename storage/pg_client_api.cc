@@ -271,6 +271,7 @@ bool PgClient::poll_completion(Completion& out) noexcept {
   out.listing = std::move(done.listing);
   out.previous_uidls.assign(done.previous_uidls);
   out.kicked.assign(done.kicked.begin(), done.kicked.end());
+  out.lost.assign(done.lost.begin(), done.lost.end());
   out.message_id = done.message_id;
   out.uidl.assign(done.uidl);
   out.body = std::move(done.body);

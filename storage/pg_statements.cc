@@ -112,12 +112,16 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " SELECT (SELECT count(*) FROM lk)",
      6,
      {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8ArrayOid, kTextOid}},
-    // Renews, and says which of the sessions an administrator wants ended.
+    // Renews, and says of each listed session: 0 renewed, 1 an administrator
+    // wants it ended, 2 its lock row is gone (lost to a failover that
+    // dropped a commit, or deleted by hand): it no longer holds the maildrop.
     {"popgate_renew_leases",
-     "UPDATE popgate.maildrop_locks"
+     "WITH renewed AS (UPDATE popgate.maildrop_locks"
      " SET lease_expires_at = now() + $2 * interval '1 millisecond'"
      " WHERE holder_instance = $1 AND holder_session = ANY($3::bigint[])"
-     " RETURNING holder_session, (kick_requested_at IS NOT NULL)::int::int8",
+     " RETURNING holder_session, (kick_requested_at IS NOT NULL)::int::int8 AS kicked)"
+     " SELECT s.id, coalesce(r.kicked, 2)::int8 FROM unnest($3::bigint[]) AS s(id)"
+     " LEFT JOIN renewed r ON r.holder_session = s.id",
      3,
      {kTextOid, kInt8Oid, kInt8ArrayOid}},
     // Third statement of open_maildrop: LOGIN-DELAY counts from here. Only
@@ -292,15 +296,19 @@ void decode_release(const PGresult* res, Completion& c) noexcept {
 void decode_renew(const PGresult* res, Completion& c) noexcept {
   if (!expect_shape(res, 2, c)) return;
   const int rows = PQntuples(res);
-  c.affected = static_cast<uint64_t>(rows);
   for (int r = 0; r < rows; ++r) {
     int64_t session = 0;
-    int64_t kicked = 0;
-    if (!int8_at(res, r, 0, session) || !int8_at(res, r, 1, kicked)) {
+    int64_t state = 0;
+    if (!int8_at(res, r, 0, session) || !int8_at(res, r, 1, state)) {
       bad_column(c);
       return;
     }
-    if (kicked != 0) c.kicked.push_back(session);
+    if (state == 2) {
+      c.lost.push_back(session);
+      continue;
+    }
+    ++c.affected;
+    if (state != 0) c.kicked.push_back(session);
   }
 }
 
@@ -520,6 +528,7 @@ void fail_completion(Completion& c, Status status, std::string_view prefix,
   c.affected = 0;
   c.previous_uidls.clear();
   c.kicked.clear();
+  c.lost.clear();
   c.message_id = 0;
   c.uidl.clear();
 }

@@ -30,6 +30,7 @@ std::string_view end_reason_name(EndReason reason) noexcept {
     case EndReason::kRefused: return "refused";
     case EndReason::kTlsFailed: return "tls_failed";
     case EndReason::kKicked: return "kicked";
+    case EndReason::kLockLost: return "lock_lost";
   }
   return "?";
 }
@@ -310,6 +311,12 @@ void Session::handle_kick(TimePoint now) {
   if (close_ != CloseMode::kOpen) return;
   counters_.kicked.add();
   end_by_server(now, "session ended by an administrator", EndReason::kKicked);
+}
+
+void Session::handle_lock_lost(TimePoint now) {
+  if (close_ != CloseMode::kOpen) return;
+  end_by_server(now, "maildrop lock lost; nothing was deleted, log in again",
+                EndReason::kLockLost);
 }
 
 void Session::end_by_server(TimePoint now, std::string_view text, EndReason reason) {

@@ -189,8 +189,9 @@ enum class EndReason : uint8_t {
   kRefused,        // refused before the greeting (a limit)
   kTlsFailed,      // the TLS layer failed
   kKicked,         // an administrator ended it
+  kLockLost,       // its maildrop lock row vanished (failover, manual delete)
 };
-inline constexpr size_t kEndReasons = static_cast<size_t>(EndReason::kKicked) + 1;
+inline constexpr size_t kEndReasons = static_cast<size_t>(EndReason::kLockLost) + 1;
 [[nodiscard]] std::string_view end_reason_name(EndReason reason) noexcept;
 
 enum class CloseMode : uint8_t {
@@ -235,6 +236,10 @@ class Session {
   // An administrator ended this session (popgate-admin kick): as for a
   // shutdown, no UPDATE.
   void handle_kick(TimePoint now);
+  // Lease renewal found this session's lock row gone: another session may
+  // already have the maildrop, so this one ends as for a kick, without
+  // UPDATE (an UPDATE under way finishes: it checks the lock itself).
+  void handle_lock_lost(TimePoint now);
   // The TLS handshake that STLS asked for completed: the conversation
   // starts over (RFC 2595 section 4: forget what was said in clear).
   void handle_tls_started(TimePoint now);

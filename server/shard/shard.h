@@ -306,6 +306,7 @@ class Shard {
   void release_limits(Connection& c) noexcept;
   void release_lock(Connection& c) noexcept;
   void kick_sessions(const std::vector<int64_t>& ids) noexcept;
+  void end_lock_lost(const std::vector<int64_t>& ids) noexcept;
   [[nodiscard]] static bool uidls_changed(const storage::MaildropListing& listing,
                                           std::string_view previous) noexcept;
   // The UIDL-change check looks at this many of the newest messages at most.

@@ -379,6 +379,7 @@ void Shard::dispatch_shard_completion(const storage::Completion& done) noexcept 
     if (ok) {
       counters_.lease_renewals.add();
       if (!done.kicked.empty()) kick_sessions(done.kicked);
+      if (!done.lost.empty()) end_lock_lost(done.lost);
     } else {
       counters_.lease_renewal_failures.add();
       POPGATE_LOG(kWarn, "lease_renewal_failed").str("error", done.error);
@@ -405,8 +406,23 @@ void Shard::kick_sessions(const std::vector<int64_t>& ids) noexcept {
   });
 }
 
-// Each cluster renews (and reports kicks for) the sessions whose locks it
-// holds.
+// Renewal found these sessions' lock rows gone. One that still believes it
+// holds its maildrop ends without UPDATE: another session may have it now.
+// (One whose QUIT already deleted the row has ended or is answering QUIT;
+// an UPDATE under way checks the lock itself and deletes nothing without.)
+void Shard::end_lock_lost(const std::vector<int64_t>& ids) noexcept {
+  table_.for_each_active([&](Connection& c) {
+    if (c.closing || c.lingering || c.phase != Phase::kSession) return;
+    if (!c.session->holds_maildrop() || c.session->state() != pop3::Session::State::kTransaction) return;
+    if (std::find(ids.begin(), ids.end(), c.session_id) == ids.end()) return;
+    POPGATE_LOG(kWarn, "maildrop_lock_lost").str("peer", c.peer_text()).str("user", c.session->login());
+    c.session->handle_lock_lost(now_);
+    pump(c);
+  });
+}
+
+// Each cluster renews (and reports kicks and lost locks for) the sessions
+// whose locks it holds.
 void Shard::renew_leases() noexcept {
   for (uint8_t cluster = 0; cluster < pgs_.size(); ++cluster) {
     renew_ids_.clear();

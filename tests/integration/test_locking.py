@@ -1,6 +1,8 @@
 """The maildrop lock across processes: [IN-USE] between two gateways on one
 database, release on QUIT and disconnect, the lease that frees a killed
-process's locks, and SIGINT ending sessions without UPDATE."""
+process's locks, SIGINT ending sessions without UPDATE, and a session whose
+lock row vanished (a failover that lost a commit) ending without UPDATE
+before another session could share its maildrop."""
 
 import poplib
 import signal
@@ -8,9 +10,11 @@ import time
 import unittest
 
 from itest import (Conversation, Gateway, crlf, deliver, dsn, lock_count, messages_of, new_tenant,
-                   new_user, pop, wait_until)
+                   new_user, pop, psql, wait_until)
 
 BODY = b"Subject: lock\r\n\r\nbody\r\n"
+# Upper bound for a renewal to notice a vanished lock ("no stall", not speed).
+WAIT_S = 20
 
 
 class LockingTest(unittest.TestCase):
@@ -75,6 +79,36 @@ class LockingTest(unittest.TestCase):
         finally:
             victim.kill()
             survivor.stop()
+
+    def test_a_vanished_lock_row_ends_the_session_without_update(self):
+        lease_ms = 3000  # renewals every second
+        gateway = Gateway(self.dsn, database__lock_lease_ms=lease_ms)
+        try:
+            login, password = self.user()
+            conv = Conversation(gateway)
+            conv.command(f"USER {login}")
+            self.assertTrue(conv.command(f"PASS {password}").startswith(b"+OK"))
+            self.assertEqual(conv.command("DELE 1"), b"+OK message 1 deleted")
+            local, domain = login.split("@")
+            psql("DELETE FROM popgate.maildrop_locks l USING popgate.users u, popgate.tenants t"
+                 " WHERE l.tenant_id = u.tenant_id AND l.user_id = u.user_id"
+                 f" AND u.tenant_id = t.tenant_id AND t.domain = '{domain}'"
+                 f" AND u.local_part = '{local}'")
+            # The next renewal (lease/3) notices; the bound is generous.
+            conv.sock.settimeout(WAIT_S)
+            self.assertEqual(conv.line(),
+                             b"-ERR [SYS/TEMP] maildrop lock lost; nothing was deleted, log in again")
+            self.assertTrue(conv.closed())
+            self.assertEqual(len(messages_of(login)), 2)  # the DELE was not applied
+            wait_until(lambda: gateway.metric("popgate_sessions_ended_total",
+                                              reason="lock_lost") == 1, "lock_lost counted")
+            self.assertIn('"msg":"maildrop_lock_lost"', gateway.log_text())
+            # The maildrop is free for the next session at once.
+            again = pop(gateway, login, password)
+            self.assertEqual(again.stat()[0], 2)
+            again.quit()
+        finally:
+            gateway.stop()
 
     def test_sigint_ends_sessions_without_update(self):
         gateway = Gateway(self.dsn)

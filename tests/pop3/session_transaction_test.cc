@@ -224,6 +224,35 @@ TEST_F(TransactionTest, ShutdownDuringUpdateLetsItFinish) {
   EXPECT_EQ(h.take_output(), "+OK popgate signing off (1 messages deleted)\r\n");
 }
 
+TEST_F(TransactionTest, LockLostEndsWithoutUpdate) {
+  ASSERT_EQ(h.send("DELE 1\r\n"), "+OK message 1 deleted\r\n");
+  h.session().handle_lock_lost(h.now());
+  h.pump();
+  EXPECT_EQ(h.take_output(),
+            "-ERR [SYS/TEMP] maildrop lock lost; nothing was deleted, log in again\r\n");
+  EXPECT_TRUE(h.closed());
+  EXPECT_EQ(h.session().end_reason(), pop3::EndReason::kLockLost);
+  EXPECT_EQ(pop3::end_reason_name(pop3::EndReason::kLockLost), "lock_lost");
+  EXPECT_TRUE(h.store().committed_ids.empty());
+  // A second notice changes nothing.
+  h.session().handle_lock_lost(h.now());
+  EXPECT_EQ(h.take_output(), "");
+}
+
+TEST_F(TransactionTest, LockLostDuringUpdateLetsItAnswer) {
+  // The UPDATE checks the lock itself: it either committed (so it held the
+  // lock) or says nothing was removed.
+  h.auto_reply = false;
+  h.send("DELE 1\r\nQUIT\r\n");
+  ASSERT_EQ(h.held_requests.back().kind, RequestKind::kCommitUpdate);
+  h.session().handle_lock_lost(h.now());
+  h.session().handle_update_committed(StoreStatus::kInUse, 0, h.now());
+  h.pump();
+  EXPECT_EQ(h.take_output(),
+            "-ERR [SYS/TEMP] could not remove deleted messages; none were removed\r\n");
+  EXPECT_TRUE(h.closed());
+}
+
 TEST_F(TransactionTest, ShutdownMidRetrFinishesTheMessageThenEnds) {
   h.auto_reply = false;
   // RETR, then a pipelined DELE that must not run after the shutdown.

@@ -96,6 +96,22 @@ TEST_F(PgOperationsTest, LockRowSaysWhoAndKickIsReportedAtRenewal) {
   client_->renew_leases(3, instance_, ids, Clock::now());
   r = run();
   EXPECT_EQ(r.kicked, ids);
+  EXPECT_TRUE(r.lost.empty());
+}
+
+TEST_F(PgOperationsTest, RenewalReportsALockRowThatVanished) {
+  // A failover to a standby that missed the commit, or a DELETE by hand:
+  // the session still thinks it holds the maildrop. Renewal says so.
+  client_->open_maildrop(1, tenant_.tenant_id, user_, holder(7), Clock::now());
+  ASSERT_EQ(run().status, Status::kOk);
+  db_->exec("DELETE FROM popgate.maildrop_locks WHERE user_id = $1", {std::to_string(user_)});
+  const std::vector<int64_t> ids{7, 8};  // 8 never held anything either
+  client_->renew_leases(2, instance_, ids, Clock::now());
+  const Completion r = run();
+  ASSERT_EQ(r.status, Status::kOk);
+  EXPECT_EQ(r.affected, 0u);
+  EXPECT_TRUE(r.kicked.empty());
+  EXPECT_EQ(r.lost, ids);
 }
 
 TEST_F(PgOperationsTest, CommitRecordsRetrievalAndKeptUidlsForTheNextLogin) {

@@ -275,6 +275,8 @@ class Shard {
   void start_tls(Connection& c) noexcept;
   void on_tls_handshake(Connection& c) noexcept;
   void tls_failed(Connection& c) noexcept;
+  // The received bytes not consumed yet (c.in_buffer >= 0), and consuming them.
+  [[nodiscard]] std::string_view received(const Connection& c) const noexcept;
   void advance_input(Connection& c, size_t used) noexcept;
   void recycle_input(Connection& c) noexcept;
   void release_send_block(Connection& c) noexcept;

@@ -102,6 +102,10 @@ void Shard::handle_recv(Connection& c, const io_uring_cqe& cqe) noexcept {
   pump(c);
 }
 
+std::string_view Shard::received(const Connection& c) const noexcept {
+  return {recv_buffers_.data(static_cast<uint16_t>(c.in_buffer)) + c.in_offset, c.in_length};
+}
+
 void Shard::advance_input(Connection& c, size_t used) noexcept {
   c.in_offset += static_cast<uint32_t>(used);
   c.in_length -= static_cast<uint32_t>(used);
@@ -216,8 +220,7 @@ bool Shard::feed_input(Connection& c) noexcept {
 bool Shard::feed_plain(Connection& c) noexcept {
   pop3::Session& s = *c.session;
   if (c.in_buffer < 0 || !s.wants_input()) return false;
-  const std::string_view bytes(recv_buffers_.data(static_cast<uint16_t>(c.in_buffer)) + c.in_offset,
-                               c.in_length);
+  const std::string_view bytes = received(c);
   const size_t used = s.handle_input(bytes, now_);
   advance_input(c, used);
   return used > 0;
@@ -235,8 +238,7 @@ bool Shard::feed_body(Connection& c) noexcept {
 
 bool Shard::feed_proxy(Connection& c) noexcept {
   if (c.in_buffer < 0) return false;
-  const std::string_view bytes(recv_buffers_.data(static_cast<uint16_t>(c.in_buffer)) + c.in_offset,
-                               c.in_length);
+  const std::string_view bytes = received(c);
   size_t consumed = 0;
   const proxy::ProxyParser::Status status = c.proxy->feed(bytes, &consumed);
   if (status == proxy::ProxyParser::Status::kInvalid) {
@@ -369,8 +371,7 @@ bool Shard::feed_tls(Connection& c) noexcept {
   bool progress = false;
   for (int guard = 0; guard < kPumpRoundsMax; ++guard) {
     if (c.in_buffer >= 0) {
-      const std::string_view bytes(recv_buffers_.data(static_cast<uint16_t>(c.in_buffer)) + c.in_offset,
-                                   c.in_length);
+      const std::string_view bytes = received(c);
       const size_t took = t.feed(bytes);
       if (took > 0) progress = true;
       advance_input(c, took);

@@ -33,8 +33,7 @@ void Shard::start_lmtp(Connection& c) noexcept {
 bool Shard::feed_lmtp(Connection& c) noexcept {
   lmtp::Session& s = *c.lmtp;
   if (c.in_buffer < 0 || !s.wants_input()) return false;
-  const std::string_view bytes(recv_buffers_.data(static_cast<uint16_t>(c.in_buffer)) + c.in_offset,
-                               c.in_length);
+  const std::string_view bytes = received(c);
   const size_t used = s.handle_input(bytes, now_);
   advance_input(c, used);
   return used > 0;

@@ -18,6 +18,7 @@
 
 #include "server/auth/encoding.h"
 #include "server/auth/oauth.h"
+#include "server/auth/sasl_text.h"
 
 namespace popgate::auth {
 namespace {
@@ -64,15 +65,6 @@ struct PkeyFree {
   void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 }  // namespace
 

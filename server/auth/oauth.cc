@@ -1,6 +1,7 @@
 // OAUTHBEARER / XOAUTH2 client responses and failure replies. The JWT
 // verification is in jwks.cc.
 #include "server/auth/oauth.h"
+#include "server/auth/sasl_text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -8,15 +9,6 @@ namespace popgate::auth {
 namespace {
 
 constexpr char kKvSep = '\x01';
-
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
@@ -88,30 +80,6 @@ bool parse_kvpairs(std::string_view rest, std::string_view* auth, std::string_vi
       *user = value;
     }
   }
-}
-
-// saslname: "=2C" -> ',', "=3D" -> '=', no other '='.
-bool decode_saslname(std::string_view in, FixedString<kOAuthUserBytesMax>& out) noexcept {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '=') {
-      if (i + 2 >= in.size()) return false;
-      const std::string_view code = in.substr(i + 1, 2);
-      if (iequals_ascii(code, "2C")) {
-        c = ',';
-      } else if (iequals_ascii(code, "3D")) {
-        c = '=';
-      } else {
-        return false;
-      }
-      i += 2;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return false;
-    }
-    if (!out.push_back(c)) return false;
-  }
-  return true;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // strings are in password_crypt.cc, SCRAM keys in scram.cc. The password
 // is never copied beyond the stack of one call, logged or kept.
 #include "server/auth/password.h"
+#include "server/auth/sasl_text.h"
 
 #include <argon2.h>
 #include <openssl/crypto.h>
@@ -24,15 +25,6 @@ namespace {
 constexpr size_t kSaltBytes = 16;
 constexpr size_t kHashBytes = 32;
 constexpr std::string_view kArgon2idPrefix = "$argon2id$";
-
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 using detail::CryptFamily;
 using detail::SchemeStatus;

@@ -1,4 +1,5 @@
 #include "server/auth/scram.h"
+#include "server/auth/sasl_text.h"
 
 #include <algorithm>
 #include <charconv>
@@ -15,15 +16,6 @@ namespace {
 
 constexpr std::string_view kScramSha256Prefix = "{SCRAM-SHA-256}";
 constexpr size_t kFakeSaltBytes = kScramSaltBytesDefault;
-
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 // RFC 5802 "printable": 0x21..0x7E except ','.
 bool printable(std::string_view text) noexcept {
@@ -50,31 +42,11 @@ bool take_until_comma(std::string_view& rest, std::string_view& field) noexcept 
   return true;
 }
 
-// saslname: '=' only as "=2C" (',') or "=3D" ('='); no NUL or other
-// control characters; not empty.
+// SCRAM's names are never empty (RFC 5802 section 7: saslname is 1*(...)).
 template <size_t N>
-bool decode_saslname(std::string_view in, FixedString<N>& out) noexcept {
+bool decode_scram_name(std::string_view in, FixedString<N>& out) noexcept {
   out.clear();
-  if (in.empty()) return false;
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '=') {
-      if (i + 2 >= in.size()) return false;
-      const std::string_view code = in.substr(i + 1, 2);
-      if (iequals_ascii(code, "2C")) {
-        c = ',';
-      } else if (iequals_ascii(code, "3D")) {
-        c = '=';
-      } else {
-        return false;
-      }
-      i += 2;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return false;
-    }
-    if (!out.push_back(c)) return false;
-  }
-  return true;
+  return !in.empty() && decode_saslname(in, out);
 }
 
 // Optional trailing extensions: each "X=value", X a letter, value not empty.
@@ -275,7 +247,7 @@ ScramError ScramServer::handle_client_first(std::string_view message) noexcept {
   authzid_.clear();
   if (!authzid.empty()) {
     if (!authzid.starts_with("a=")) return fail(ScramError::kInvalidEncoding);
-    if (!decode_saslname(authzid.substr(2), authzid_)) {
+    if (!decode_scram_name(authzid.substr(2), authzid_)) {
       return fail(ScramError::kInvalidUsernameEncoding);
     }
   }
@@ -288,7 +260,7 @@ ScramError ScramServer::handle_client_first(std::string_view message) noexcept {
   if (!take_until_comma(rest, user) || !user.starts_with("n=")) {
     return fail(ScramError::kInvalidEncoding);
   }
-  if (!decode_saslname(user.substr(2), username_)) {
+  if (!decode_scram_name(user.substr(2), username_)) {
     return fail(ScramError::kInvalidUsernameEncoding);
   }
   const std::string_view nonce = next_field(rest);

@@ -182,12 +182,14 @@ check_sanitizer_logs() {
 stage_default() {
   local dir
   dir=$(build_dir)
+  stage_dir=$dir
   configure "$dir" && cmake --build "$dir" && run_ctest "$dir"
 }
 
 stage_asan() {
   local dir
   dir=$(build_dir)-asan
+  stage_dir=$dir
   configure "$dir" -DPOPGATE_SANITIZE=address,undefined "${sanitizer_cmake_args[@]}" &&
     cmake --build "$dir" || return
   (
@@ -202,6 +204,7 @@ stage_asan() {
 stage_tsan() {
   local dir
   dir=$(build_dir)-tsan
+  stage_dir=$dir
   configure "$dir" -DPOPGATE_SANITIZE=thread "${sanitizer_cmake_args[@]}" &&
     cmake --build "$dir" --target popgate_tsan_tests || return
   # TSan maps its shadow at fixed addresses; with more than 28 bits of mmap
@@ -227,6 +230,23 @@ stage_fuzz() {
   POPGATE_FUZZ_BUILD_DIR="$(build_dir)-fuzz" bash "$repo/tests/fuzz/run.sh"
 }
 
+# report_failed_tests DIR: names the tests the last ctest run in DIR failed and
+# repeats the end of each one's output. CI keeps only the tail of what the
+# test command prints, and --output-on-failure buries a failure mid-run.
+report_failed_tests() {
+  local dir=$1 failed_log=$1/Testing/Temporary/LastTestsFailed.log
+  local all_log=$1/Testing/Temporary/LastTest.log name
+  [ -s "$failed_log" ] || return 0
+  while IFS=: read -r _ name; do
+    say "failed in $dir: $name; the end of its output:"
+    # LastTest.log holds each test's output between its "Testing: NAME"
+    # header and the next test's header.
+    awk -v t="$name" '
+      / Testing: / { on = (substr($0, index($0, " Testing: ") + 10) == t) }
+      on { print }' "$all_log" 2>/dev/null | tail -n 60 >&2
+  done <"$failed_log"
+}
+
 cmd_test() {
   local stages=${POPGATE_TEST_STAGES:-$all_stages} stage
   local -a selected
@@ -239,12 +259,13 @@ cmd_test() {
     esac
   done
   ensure_packages
-  local -a summary=()
-  local passed=0 failed=0 start status
+  local -a summary=() failed_dirs=()
+  local passed=0 failed=0 start status stage_dir dir
   for stage in "${selected[@]}"; do
     say "stage $stage"
     start=$SECONDS
     status=0
+    stage_dir=
     # (set -e does not reach into a function called before ||: each stage
     # chains its steps with && / || return.)
     "stage_$stage" || status=$?
@@ -254,7 +275,11 @@ cmd_test() {
     else
       failed=$((failed + 1))
       summary+=("$stage: FAILED (exit $status) after $((SECONDS - start)) s")
+      [ -n "$stage_dir" ] && failed_dirs+=("$stage_dir")
     fi
+  done
+  for dir in "${failed_dirs[@]}"; do
+    report_failed_tests "$dir"
   done
   printf 'dev.sh: %s\n' "${summary[@]}" >&2
   printf 'stages: %d passed, %d failed\n' "$passed" "$failed"

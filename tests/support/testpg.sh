@@ -8,6 +8,8 @@
 # The data directory lives in a fresh mktemp dir under /tmp (owned by the
 # unprivileged user), so it works whatever the permissions of the checkout.
 # With ADMIN_BIN, the schema is applied with `ADMIN_BIN migrate`.
+# TESTPG_EXTRA_CONF, if set, is appended to postgresql.conf (the benchmark's
+# profiling runs load pg_stat_statements with it).
 set -euo pipefail
 
 cmd=${1:?start|stop}
@@ -57,6 +59,7 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 shared_buffers = 128MB
+${TESTPG_EXTRA_CONF:-}
 CONF
     as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }

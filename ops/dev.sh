@@ -140,11 +140,23 @@ readonly sanitizer_flags="-O1 -g1"
 sanitizer_cmake_args=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$sanitizer_flags"
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="$sanitizer_flags")
 
-# run_ctest DIR [CTEST_ARG...]: the suite, two at a time.
+# run_ctest DIR [CTEST_ARG...]: the suite, two at a time. Tests that fail
+# are run once more on their own: if they pass then, the stage passes, but
+# they are named as flaky at the end of the run, with the output of their
+# failed run (kept in DIR/Testing/Temporary/LastTest.first.log), so that a
+# flaky test is seen and fixed rather than hidden or blocking everything.
 run_ctest() {
   local dir=$1
   shift
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 "$@"
+  local tmp=$dir/Testing/Temporary
+  rm -f "$tmp/LastTestsFailed.first.log" "$tmp/flaky"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 "$@" && return 0
+  [ -s "$tmp/LastTestsFailed.log" ] || return 1
+  cp "$tmp/LastTest.log" "$tmp/LastTest.first.log"
+  cp "$tmp/LastTestsFailed.log" "$tmp/LastTestsFailed.first.log"
+  say "running the failed tests once more, to tell a flaky test from a broken one"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error --rerun-failed "$@" || return 1
+  : >"$tmp/flaky"
 }
 
 # Points the sanitizer runtimes at log files under DIR/sanitizer-logs, so a
@@ -230,15 +242,17 @@ stage_fuzz() {
   POPGATE_FUZZ_BUILD_DIR="$(build_dir)-fuzz" bash "$repo/tests/fuzz/run.sh"
 }
 
-# report_failed_tests DIR: names the tests the last ctest run in DIR failed and
-# repeats the end of each one's output. CI keeps only the tail of what the
+# report_failed_tests DIR [SUFFIX WHAT]: names the tests the last ctest run in
+# DIR failed (SUFFIX .first: its first run, before the rerun) and repeats the
+# end of each one's output. CI keeps only the tail of what the
 # test command prints, and --output-on-failure buries a failure mid-run.
 report_failed_tests() {
-  local dir=$1 failed_log=$1/Testing/Temporary/LastTestsFailed.log
-  local all_log=$1/Testing/Temporary/LastTest.log name
+  local dir=$1 suffix=${2:-} what=${3:-failed}
+  local failed_log=$1/Testing/Temporary/LastTestsFailed$suffix.log
+  local all_log=$1/Testing/Temporary/LastTest$suffix.log name
   [ -s "$failed_log" ] || return 0
   while IFS=: read -r _ name; do
-    say "failed in $dir: $name; the end of its output:"
+    say "$what in $dir: $name; the end of its output:"
     # LastTest.log holds each test's output between its "Testing: NAME"
     # header and the next test's header.
     awk -v t="$name" '
@@ -259,7 +273,7 @@ cmd_test() {
     esac
   done
   ensure_packages
-  local -a summary=() failed_dirs=()
+  local -a summary=() failed_dirs=() ran_dirs=()
   local passed=0 failed=0 start status stage_dir dir
   for stage in "${selected[@]}"; do
     say "stage $stage"
@@ -269,6 +283,7 @@ cmd_test() {
     # (set -e does not reach into a function called before ||: each stage
     # chains its steps with && / || return.)
     "stage_$stage" || status=$?
+    [ -n "$stage_dir" ] && ran_dirs+=("$stage_dir")
     if [ "$status" = 0 ]; then
       passed=$((passed + 1))
       summary+=("$stage: passed in $((SECONDS - start)) s")
@@ -277,6 +292,10 @@ cmd_test() {
       summary+=("$stage: FAILED (exit $status) after $((SECONDS - start)) s")
       [ -n "$stage_dir" ] && failed_dirs+=("$stage_dir")
     fi
+  done
+  for dir in "${ran_dirs[@]}"; do
+    [ -e "$dir/Testing/Temporary/flaky" ] || continue
+    report_failed_tests "$dir" .first "FLAKY (failed, then passed when run again)"
   done
   for dir in "${failed_dirs[@]}"; do
     report_failed_tests "$dir"

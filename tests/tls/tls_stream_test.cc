@@ -204,6 +204,37 @@ TEST_F(TlsStreamTest, ResumesWithTicketTls13AndTls12) {
   }
 }
 
+// Every resumption hands out a fresh ticket, so a client that uses each
+// ticket once (OpenSSL's and NSS's TLS 1.3 clients; RFC 8446 C.4) resumes
+// on every connection of a chain, not every other one.
+TEST_F(TlsStreamTest, EveryResumptionIssuesAFreshTicket) {
+  for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    ClientOptions options;
+    options.max_version = version;
+    SessionPtr session = first_session(options);
+    ASSERT_TRUE(session);
+    for (int hop = 0; hop < 3; ++hop) {
+      const unsigned char* ticket = nullptr;
+      size_t ticket_bytes = 0;
+      SSL_SESSION_get0_ticket(session.get(), &ticket, &ticket_bytes);
+      ASSERT_GT(ticket_bytes, 0u) << version << " hop " << hop;
+      const std::string before(reinterpret_cast<const char*>(ticket), ticket_bytes);
+      options.session = session.get();
+      Pair p(context_, options);
+      ASSERT_TRUE(p.handshake()) << p.server.error();
+      EXPECT_TRUE(p.server.resumed()) << version << " hop " << hop;
+      exchange(p, "STAT\r\n", "+OK 1 5\r\n");  // the TLS 1.3 ticket arrives by now
+      p.client.shutdown();
+      SessionPtr next(p.client.session());
+      ASSERT_TRUE(next && SSL_SESSION_is_resumable(next.get())) << version << " hop " << hop;
+      SSL_SESSION_get0_ticket(next.get(), &ticket, &ticket_bytes);
+      EXPECT_NE(std::string(reinterpret_cast<const char*>(ticket), ticket_bytes), before)
+          << version << " hop " << hop << ": no fresh ticket";
+      session = std::move(next);
+    }
+  }
+}
+
 TEST_F(TlsStreamTest, ResumesAcrossReloadWithoutTicketKeyFile) {
   SessionPtr session = first_session({});
   auto reloaded = load_or_die(default_config());

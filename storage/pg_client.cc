@@ -261,6 +261,9 @@ void PgClient::Impl::read(int c, TimePoint now) noexcept {
     PGresult* res = PQgetResult(k.conn);
     if (res == nullptr) {
       if (++nulls == 2) break;
+      // The next statement's results come next, none parsed yet: the one
+      // moment libpq lets a pipelined statement switch to single-row mode.
+      arm_row_by_row(k);
       continue;
     }
     nulls = 0;
@@ -268,6 +271,19 @@ void PgClient::Impl::read(int c, TimePoint now) noexcept {
     if (PQstatus(k.conn) == CONNECTION_BAD) break;
   }
   if (PQstatus(k.conn) == CONNECTION_BAD) close_connection(c, now, "connection lost", true);
+}
+
+// Asks libpq for the next statement's rows one at a time when that statement
+// is row-by-row (is_row_by_row_statement). If libpq declines (the pipeline
+// was aborted by an earlier error), the statement's results come whole, as
+// before; decode_listing takes either.
+void PgClient::Impl::arm_row_by_row(Connection& k) noexcept {
+  if (k.in_flight.empty() || k.in_flight.front().request == kNoRequest) return;
+  const InFlight& f = k.in_flight.front();
+  const StatementPlan plan = statement_plan(req(f.request).done.kind);
+  if (f.statements_done < plan.count && is_row_by_row_statement(plan.ids[f.statements_done])) {
+    (void)PQsetSingleRowMode(k.conn);
+  }
 }
 
 // False when the connection was closed.
@@ -299,7 +315,13 @@ bool PgClient::Impl::on_result(int c, PGresult* res, TimePoint now) noexcept {
     close_connection(c, now, "more results than statements", false);
     return false;
   }
-  const StatementId sid = plan.ids[f.statements_done++];
+  const StatementId sid = plan.ids[f.statements_done];
+  // One row of a row-by-row statement: more results of it follow.
+  if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
+    bump(rows_streamed_);
+  } else {
+    ++f.statements_done;
+  }
   if (r.done.first_result == TimePoint{} && !is_scope_statement(sid)) r.done.first_result = now;
   if (!apply_statement_result(sid, res, r.done)) PQclear(res);
   return true;

@@ -172,6 +172,8 @@ struct PgClientStats {
   uint64_t deadline_expired = 0;   // completed kTemporary because
                                    // query_timeout passed (queued or sent)
   uint64_t connect_failures = 0;   // connection attempts that failed
+  uint64_t rows_streamed = 0;      // rows libpq handed over one at a time
+                                   // (listings: is_row_by_row_statement)
 };
 
 class PgClient {

@@ -294,6 +294,7 @@ PgClientStats PgClient::stats() const noexcept {
   s.in_flight = m.in_flight_.load(r);
   s.queued = m.queued_.load(r);
   s.overloaded = m.overloaded_.load(r);
+  s.rows_streamed = m.rows_streamed_.load(r);
   s.deadline_expired = m.deadline_expired_.load(r);
   s.connect_failures = m.connect_failures_.load(r);
   return s;

@@ -125,6 +125,7 @@ struct PgClient::Impl {
   bool send(int c, uint32_t id, TimePoint now) noexcept;
   void flush(int c, TimePoint now) noexcept;
   void read(int c, TimePoint now) noexcept;
+  void arm_row_by_row(Connection& k) noexcept;
   bool on_result(int c, PGresult* res, TimePoint now) noexcept;
   void close_connection(int c, TimePoint now, std::string_view why, bool libpq_detail) noexcept;
   void request_connect(int c) noexcept;
@@ -152,6 +153,7 @@ struct PgClient::Impl {
   std::atomic<uint64_t> timeouts_{0};
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> overloaded_{0};
+  std::atomic<uint64_t> rows_streamed_{0};
   std::atomic<uint64_t> deadline_expired_{0};
   std::atomic<uint64_t> connect_failures_{0};
   std::atomic<uint32_t> connections_up_{0};

@@ -220,21 +220,36 @@ void decode_lock_maildrop(const PGresult* res, Completion& c) noexcept {
   if (PQntuples(res) == 0) c.status = Status::kInUse;
 }
 
+// Appends the rows of `res` to the listing: all of them at once, or (row by
+// row, see is_row_by_row_statement) one per call and then a zero-row result
+// that ends the statement.
 void decode_listing(const PGresult* res, Completion& c) noexcept {
   if (!expect_shape(res, 3, c)) return;
   const int rows = PQntuples(res);
-  std::size_t uidl_bytes = 0;
+  MaildropListing& l = c.listing;
+  if (rows == 0) {
+    // The end of a row-by-row listing: vectors grown one row at a time keep
+    // up to half their capacity spare for the whole session; give it back.
+    const auto spare = [](const auto& v) { return v.capacity() - v.size() > v.size() / 8; };
+    if (spare(l.message_ids)) l.message_ids.shrink_to_fit();
+    if (spare(l.sizes)) l.sizes.shrink_to_fit();
+    if (spare(l.uidl_ends)) l.uidl_ends.shrink_to_fit();
+    if (spare(l.uidl_arena)) l.uidl_arena.shrink_to_fit();
+    return;
+  }
+  std::size_t uidl_bytes = l.uidl_arena.size();
   for (int r = 0; r < rows; ++r) uidl_bytes += static_cast<std::size_t>(PQgetlength(res, r, 2));
   if (uidl_bytes > std::numeric_limits<uint32_t>::max()) {
     bad_column(c);
     return;
   }
-  MaildropListing& l = c.listing;
-  const auto n = static_cast<std::size_t>(rows);
-  l.message_ids.reserve(n);
-  l.sizes.reserve(n);
-  l.uidl_ends.reserve(n);
-  l.uidl_arena.reserve(uidl_bytes);
+  if (rows > 1) {  // (reserving one row more at a time would copy every row each time)
+    const auto n = l.message_ids.size() + static_cast<std::size_t>(rows);
+    l.message_ids.reserve(n);
+    l.sizes.reserve(n);
+    l.uidl_ends.reserve(n);
+    l.uidl_arena.reserve(uidl_bytes);
+  }
   for (int r = 0; r < rows; ++r) {
     int64_t id = 0;
     int64_t size = 0;
@@ -491,7 +506,8 @@ bool apply_statement_result(StatementId id, pg_result* res, Completion& c) noexc
     return false;
   }
   if (c.status != Status::kOk) return false;
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK &&
+      !(st == PGRES_SINGLE_TUPLE && is_row_by_row_statement(id))) {
     fail_completion(c, Status::kPermanent, "unexpected result status", PQresStatus(st));
     return false;
   }

@@ -67,6 +67,15 @@ struct StatementPlan {
          id == StatementId::kScopeAllTenants;
 }
 
+// Statements whose rows libpq hands over one at a time (single-row mode):
+// the maildrop listing, whose result can hold 100,000 rows and more. In the
+// default mode libpq buffers the whole result twice (its input buffer, then
+// the PGresult) before the first row can be decoded, several times the
+// snapshot built from it; row by row, the snapshot is the only copy.
+[[nodiscard]] constexpr bool is_row_by_row_statement(StatementId id) noexcept {
+  return id == StatementId::kListMaildrop;
+}
+
 // Bytes of parameter data kept inside a request: room for every int8/int4
 // parameter plus the longest text (a 255-octet login or a 64-byte instance id).
 // Also room for kKeptUidlsMax UIDLs of 70 octets (the kept-UIDL sample).
@@ -119,8 +128,10 @@ class ParamBlock {
 // Folds one statement's result into `c`. The first failure decides c.status;
 // results of later statements in the same request are then ignored, as are
 // they once a statement found kNotFound or kInUse. `res` may be a pipeline-
-// aborted marker. Returns true when `c` took ownership of `res` (fetch_body
-// keeps it so body_bytes can point into it); otherwise the caller frees it.
+// aborted marker, or one row of a row-by-row statement (PGRES_SINGLE_TUPLE;
+// the statement's zero-row PGRES_TUPLES_OK ends it). Returns true when `c`
+// took ownership of `res` (fetch_body keeps it so body_bytes can point into
+// it); otherwise the caller frees it.
 [[nodiscard]] bool apply_statement_result(StatementId id, pg_result* res,
                                           Completion& c) noexcept;
 

@@ -268,6 +268,38 @@ TEST_F(PgClientTest, OpenListsMessagesInIdOrderWithExactSizesAndUidls) {
   EXPECT_GE(c.first_result, c.submitted);
 }
 
+// A big maildrop's listing arrives row by row (single-row mode), over many
+// socket reads, and still lists every message exactly, in id order; the
+// snapshot's arrays are trimmed to what they hold.
+TEST_F(PgClientTest, OpenListsABigMaildropRowByRow) {
+  constexpr int kMessages = 20'000;
+  const int64_t uid = user("walter");
+  ASSERT_NE(db_->exec("INSERT INTO popgate.messages (tenant_id, user_id, uidl, size_bytes, body)"
+                      " SELECT $1, $2, 'big-' || g, g % 977, decode(repeat('78', g % 977), 'hex')"
+                      " FROM generate_series(1, $3) AS g",
+                      {std::to_string(tenant_.tenant_id), std::to_string(uid), std::to_string(kMessages)}),
+            nullptr);
+  PgClient client(options());
+  const Completion c = open_drop(client, tenant_.tenant_id, uid, inst_a_, 1);
+  ASSERT_EQ(c.status, Status::kOk) << c.error;
+  const MaildropListing& l = c.listing;
+  ASSERT_EQ(l.message_ids.size(), static_cast<size_t>(kMessages));
+  ASSERT_EQ(l.sizes.size(), static_cast<size_t>(kMessages));
+  ASSERT_EQ(l.uidl_ends.size(), static_cast<size_t>(kMessages));
+  for (int i = 0; i < kMessages; ++i) {
+    const auto g = static_cast<uint32_t>(i + 1);
+    if (i > 0) {
+      ASSERT_GT(l.message_ids[i], l.message_ids[i - 1]) << i;
+    }
+    ASSERT_EQ(l.sizes[i], g % 977) << i;
+    ASSERT_EQ(uidl_at(l, i), "big-" + std::to_string(g)) << i;
+  }
+  EXPECT_EQ(client.stats().rows_streamed, static_cast<uint64_t>(kMessages));
+  EXPECT_LE(l.message_ids.capacity(), l.message_ids.size() + l.message_ids.size() / 8);
+  EXPECT_LE(l.uidl_arena.capacity(), l.uidl_arena.size() + l.uidl_arena.size() / 8);
+  EXPECT_EQ(lock_rows(uid), 1);
+}
+
 TEST_F(PgClientTest, OpenEmptyMaildrop) {
   const int64_t uid = user("heidi");
   PgClient client(options());

@@ -252,6 +252,57 @@ TEST(Decode, ListingIsStructureOfArrays) {
   EXPECT_EQ(l.uidl_arena, "aabbbc");
 }
 
+// Row by row (single-row mode): one PGRES_SINGLE_TUPLE per row, then a
+// zero-row PGRES_TUPLES_OK; the same listing as the whole result gives.
+TEST(Decode, ListingRowByRowEqualsTheWholeResult) {
+  Completion c = fresh();
+  const std::vector<std::vector<std::string>> rows{{i8(5), i8(100), "aa"}, {i8(9), i8(0), "bbb"},
+                                                   {i8(12), i8(4294967295LL), "c"}};
+  for (const auto& row : rows) {
+    FakeResult one(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
+    one.row(row);
+    EXPECT_FALSE(one.apply(StatementId::kListMaildrop, c));
+    ASSERT_EQ(c.status, Status::kOk);
+  }
+  FakeResult end(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
+  EXPECT_FALSE(end.apply(StatementId::kListMaildrop, c));
+  ASSERT_EQ(c.status, Status::kOk);
+  const MaildropListing& l = c.listing;
+  EXPECT_EQ(l.message_ids, (std::vector<int64_t>{5, 9, 12}));
+  EXPECT_EQ(l.sizes, (std::vector<uint32_t>{100, 0, 4294967295U}));
+  EXPECT_EQ(l.uidl_ends, (std::vector<uint32_t>{2, 5, 6}));
+  EXPECT_EQ(l.uidl_arena, "aabbbc");
+}
+
+// A bad row in the middle of a row-by-row listing fails the whole request
+// and leaves no half listing; rows after it are ignored.
+TEST(Decode, ListingRowByRowBadRowLeavesNoHalfListing) {
+  Completion c = fresh();
+  FakeResult good(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
+  good.row({i8(1), i8(10), "ok"});
+  EXPECT_FALSE(good.apply(StatementId::kListMaildrop, c));
+  FakeResult bad(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
+  bad.row({i8(2), i8(-1), "neg"});
+  EXPECT_FALSE(bad.apply(StatementId::kListMaildrop, c));
+  EXPECT_EQ(c.status, Status::kPermanent);
+  FakeResult later(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
+  later.row({i8(3), i8(10), "late"});
+  EXPECT_FALSE(later.apply(StatementId::kListMaildrop, c));
+  EXPECT_EQ(c.status, Status::kPermanent);
+  EXPECT_TRUE(c.listing.message_ids.empty());
+  EXPECT_TRUE(c.listing.uidl_arena.empty());
+}
+
+// Only the listing is read row by row: a single-row result for any other
+// statement means the client and the server disagree, a permanent error.
+TEST(Decode, SingleRowResultOfAnotherStatementIsPermanent) {
+  Completion c = fresh();
+  FakeResult r(PGRES_SINGLE_TUPLE, {kInt8Oid});
+  r.row({i8(1)});
+  EXPECT_FALSE(r.apply(StatementId::kCommitUpdate, c));
+  EXPECT_EQ(c.status, Status::kPermanent);
+}
+
 TEST(Decode, OversizedOrNegativeSizeIsPermanent) {
   for (const int64_t bad : {int64_t{4294967296LL}, int64_t{-1}}) {
     Completion c = fresh();

@@ -149,6 +149,26 @@ TEST_F(TransactionTest, QuitWithFailedUpdateRemovesNothing) {
   EXPECT_EQ(h.counters().update_failures.value(), 1u);
 }
 
+// With nothing marked, UPDATE has nothing to remove: a failed commit (the
+// database away or overloaded) still ends with +OK, counted as a failure;
+// the lock is left for the shard to release (or its lease to lapse).
+TEST_F(TransactionTest, QuitWithNothingMarkedSucceedsWhenTheUpdateFails) {
+  h.send("RETR 1\r\n");
+  h.store().fail_commit = StoreStatus::kTemporary;
+  EXPECT_EQ(h.send("QUIT\r\n"), "+OK popgate signing off (0 messages deleted)\r\n");
+  EXPECT_TRUE(h.closed());
+  EXPECT_TRUE(h.session().holds_maildrop());  // the shard still releases it
+  EXPECT_EQ(h.store().users["alice@example.test"].messages.size(), 3u);
+  EXPECT_EQ(h.counters().update_failures.value(), 1u);
+}
+
+TEST_F(TransactionTest, QuitWithNothingMarkedAfterLostLockSucceeds) {
+  h.store().fail_commit = StoreStatus::kInUse;
+  EXPECT_EQ(h.send("QUIT\r\n"), "+OK popgate signing off (0 messages deleted)\r\n");
+  EXPECT_TRUE(h.closed());
+  EXPECT_EQ(h.store().users["alice@example.test"].messages.size(), 3u);
+}
+
 TEST_F(TransactionTest, QuitAfterLostLockRemovesNothing) {
   h.send("DELE 1\r\n");
   h.store().fail_commit = StoreStatus::kInUse;

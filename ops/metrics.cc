@@ -332,6 +332,16 @@ void maildrops_and_storage(Builder& b, const MetricsSources& src) {
   b.single("popgate_uidl_set_changed_total",
            "Logins where none of the UIDLs the previous session left was listed: clients re-download everything.",
            MetricType::Counter, total(src, [](const auto& c) { return c.uidl_set_changed.value(); }));
+  auto& ahead = b.family("popgate_body_readahead_total",
+                         "Read-ahead of small message bodies: statements started (batches), and messages "
+                         "in them a session then asked for (hit) or that were dropped unused (wasted).",
+                         MetricType::Counter);
+  Builder::value(ahead, {{"result", "batch"}},
+                 static_cast<double>(total(src, [](const auto& c) { return c.body_prefetches.value(); })));
+  Builder::value(ahead, {{"result", "hit"}},
+                 static_cast<double>(total(src, [](const auto& c) { return c.body_prefetch_hits.value(); })));
+  Builder::value(ahead, {{"result", "wasted"}},
+                 static_cast<double>(total(src, [](const auto& c) { return c.body_prefetch_wasted.value(); })));
   auto& lat = b.family("popgate_pg_request_duration_seconds",
                        "PostgreSQL requests, submit to completion (queueing included), by kind.",
                        MetricType::Histogram);

@@ -108,10 +108,16 @@ enum class RequestKind : uint8_t {
   kReleaseMaildrop,
   kRenewLeases,
   kDeliver,
+  kFetchBodies,
 };
-inline constexpr size_t kRequestKinds = static_cast<size_t>(RequestKind::kDeliver) + 1;
+inline constexpr size_t kRequestKinds = static_cast<size_t>(RequestKind::kFetchBodies) + 1;
 // "lookup_user", "open_maildrop", ... (metric label values).
 [[nodiscard]] std::string_view to_string(RequestKind k) noexcept;
+
+// In the rows of a kFetchBodies completion, the body of `message_id`;
+// false when that message is not among them.
+[[nodiscard]] bool fetched_body(const pg_result* rows, int64_t message_id,
+                                std::string_view* body) noexcept;
 
 struct Completion {
   uint64_t tag = 0;  // the caller's, returned untouched
@@ -121,7 +127,9 @@ struct Completion {
 
   UserRecord user;          // kLookupUser
   MaildropListing listing;  // kOpenMaildrop
-  ResultHandle body;        // kFetchBody: owns the bytes body_bytes views
+  ResultHandle body;        // kFetchBody: owns the bytes body_bytes views;
+                            // kFetchBodies: the rows (message_id, body),
+                            // read with fetched_body()
   std::string_view body_bytes;
   uint64_t affected = 0;  // kCommitUpdate: messages deleted (or hidden);
                           // kRenewLeases: leases renewed
@@ -207,6 +215,11 @@ class PgClient {
   void fetch_body(uint64_t tag, int64_t tenant_id, int64_t user_id,
                   int64_t message_id, uint64_t offset, uint32_t length,
                   TimePoint now) noexcept;
+  // The whole bodies of several messages in one statement (read-ahead of
+  // small messages); kOk with the rows of those still there, in any order:
+  // fetched_body() finds one.
+  void fetch_bodies(uint64_t tag, int64_t tenant_id, int64_t user_id,
+                    std::span<const int64_t> message_ids, TimePoint now) noexcept;
   // UPDATE state: deletes (or, with `hide`, hides) the marked messages,
   // records `end` and releases the lock, all or nothing. kInUse if the
   // holder no longer owns the lock (nothing changed).

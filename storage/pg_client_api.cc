@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "storage/login_name.h"
+#include "storage/pg_codec.h"
 #include "storage/pg_client_impl.h"
 
 namespace popgate::storage {
@@ -50,6 +51,8 @@ std::string_view to_string(RequestKind k) noexcept {
       return "open_maildrop";
     case RequestKind::kFetchBody:
       return "fetch_body";
+    case RequestKind::kFetchBodies:
+      return "fetch_bodies";
     case RequestKind::kCommitUpdate:
       return "commit_update";
     case RequestKind::kReleaseMaildrop:
@@ -156,6 +159,30 @@ void PgClient::fetch_body(uint64_t tag, int64_t tenant_id, int64_t user_id, int6
   p.add_int4(count);
   m.route(id, now);
   m.publish_gauges();
+}
+
+void PgClient::fetch_bodies(uint64_t tag, int64_t tenant_id, int64_t user_id,
+                            std::span<const int64_t> message_ids, TimePoint now) noexcept {
+  Impl& m = *impl_;
+  const uint32_t id = m.begin(tag, RequestKind::kFetchBodies, now);
+  ParamBlock& p = m.req(id).params;
+  p.add_int8(tenant_id);
+  p.add_int8(user_id);
+  p.add_int8_array(message_ids);
+  m.route(id, now);
+  m.publish_gauges();
+}
+
+bool fetched_body(const pg_result* rows, int64_t message_id, std::string_view* body) noexcept {
+  if (rows == nullptr || PQnfields(rows) != 2) return false;
+  const int n = PQntuples(rows);
+  for (int r = 0; r < n; ++r) {
+    int64_t id = 0;
+    if (!decode_int8(PQgetvalue(rows, r, 0), PQgetlength(rows, r, 0), id) || id != message_id) continue;
+    *body = std::string_view(PQgetvalue(rows, r, 1), static_cast<std::size_t>(PQgetlength(rows, r, 1)));
+    return true;
+  }
+  return false;
 }
 
 void PgClient::commit_update(uint64_t tag, int64_t tenant_id, int64_t user_id, LockHolder holder,

@@ -38,8 +38,9 @@ enum class StatementId : uint8_t {
   kScopeTenant,
   kScopeDomain,
   kScopeAllTenants,
+  kFetchBodies,
 };
-inline constexpr std::size_t kStatementCount = 12;
+inline constexpr std::size_t kStatementCount = 13;
 
 // Most parameters of any statement.
 inline constexpr std::size_t kParamsMax = 8;

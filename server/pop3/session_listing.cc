@@ -284,34 +284,57 @@ void Session::request_body_chunk() noexcept {
 }
 
 bool Session::predict_fetch(uint32_t message_bytes_max, Request* out) const noexcept {
-  if (state_ != State::kTransaction || close_ != CloseMode::kOpen || stats_.retr == 0 ||
-      body_is_top_ || snapshot_.sizes.empty()) {
+  if (predict_fetches(message_bytes_max, message_bytes_max, std::span<Request>(out, 1)) == 0) {
     return false;
   }
-  Request r;
-  r.kind = RequestKind::kFetchBody;
-  r.tenant_id = tenant_id_;
-  r.user_id = user_id_;
-  if (stream_ == Stream::kBody && body_fetched_ < snapshot_.sizes[body_index_]) return false;
-  // The whole next message, in the order the client retrieves in.
+  // One message: the very next one, or none (an empty next message is
+  // answered without a fetch, and nothing beyond it is guessed).
   size_t i = body_index_;
   for (;;) {
     if (retr_descending_) {
-      if (i == 0) return false;
       --i;
     } else {
-      if (i + 1 >= snapshot_.sizes.size()) return false;
       ++i;
     }
     if (!is_deleted(i)) break;
   }
-  const uint32_t size = snapshot_.sizes[i];
-  if (size == 0 || size > message_bytes_max || size > config_.body_chunk_bytes) return false;
-  r.message_id = snapshot_.message_ids[i];
-  r.offset = 0;
-  r.length = size;
-  *out = r;
-  return true;
+  return snapshot_.message_ids[i] == out->message_id;
+}
+
+size_t Session::predict_fetches(uint32_t message_bytes_max, uint64_t batch_bytes_max,
+                                std::span<Request> out) const noexcept {
+  if (state_ != State::kTransaction || close_ != CloseMode::kOpen || stats_.retr == 0 ||
+      body_is_top_ || snapshot_.sizes.empty() || out.empty()) {
+    return 0;
+  }
+  if (stream_ == Stream::kBody && body_fetched_ < snapshot_.sizes[body_index_]) return 0;
+  size_t n = 0;
+  uint64_t bytes = 0;
+  // The whole next messages, in the order the client retrieves in.
+  size_t i = body_index_;
+  while (n < out.size()) {
+    if (retr_descending_) {
+      if (i == 0) break;
+      --i;
+    } else {
+      if (i + 1 >= snapshot_.sizes.size()) break;
+      ++i;
+    }
+    if (is_deleted(i)) continue;
+    const uint32_t size = snapshot_.sizes[i];
+    if (size == 0) continue;
+    if (size > message_bytes_max || size > config_.body_chunk_bytes || bytes + size > batch_bytes_max) break;
+    Request& r = out[n++];
+    r = Request{};
+    r.kind = RequestKind::kFetchBody;
+    r.tenant_id = tenant_id_;
+    r.user_id = user_id_;
+    r.message_id = snapshot_.message_ids[i];
+    r.offset = 0;
+    r.length = size;
+    bytes += size;
+  }
+  return n;
 }
 
 bool Session::wants_body_bytes() const noexcept {

@@ -59,20 +59,23 @@ struct Connection {
   uint32_t in_offset = 0;
   uint32_t in_length = 0;
 
-  // A body chunk the session has not taken yet, and the result owning it.
-  storage::ResultHandle body;
+  // A body chunk the session has not taken yet, and the result owning it
+  // (shared: one read-ahead result holds the bodies of several messages).
+  std::shared_ptr<pg_result> body;
   std::string_view body_rest;
 
-  // Read-ahead (shard_prefetch.cc): one body fetch asked for before the
-  // session asks for it, keyed by what it fetches.
+  // Read-ahead (shard_prefetch.cc): the next few small messages, fetched in
+  // one statement before the session asks for them, in the order it will.
+  static constexpr size_t kPrefetchMessagesMax = 8;
   enum class Prefetch : uint8_t { kNone, kInFlight, kReady };
   Prefetch prefetch = Prefetch::kNone;
-  bool prefetch_claimed = false;  // in flight, and the session asked for it
-  int64_t prefetch_message_id = 0;
-  uint64_t prefetch_offset = 0;
-  uint32_t prefetch_length = 0;
-  storage::ResultHandle prefetch_body;  // kReady: owns prefetch_bytes
-  std::string_view prefetch_bytes;
+  bool prefetch_claimed = false;  // in flight, and the session asked for the next one
+  bool prefetch_stale = false;    // in flight, but the client went elsewhere
+  uint8_t prefetch_count = 0;     // messages in the batch
+  uint8_t prefetch_next = 0;      // the one the session should ask for next
+  std::array<int64_t, kPrefetchMessagesMax> prefetch_ids{};
+  std::array<uint32_t, kPrefetchMessagesMax> prefetch_sizes{};
+  std::shared_ptr<pg_result> prefetch_rows;  // kReady: the batch's rows
 
   // TLS: the stream, and the pooled block its ciphertext is sent from.
   std::optional<tls::TlsStream> tls;

@@ -165,8 +165,8 @@ struct ShardCounters {
   Counter linger_timeouts;       // peer kept sending after our FIN
   Counter kdf_rejected;          // KDF queue full
   Counter verify_cache_hits;
-  Counter body_prefetches;         // read-ahead body fetches started
-  Counter body_prefetch_hits;      // ... that a session then asked for
+  Counter body_prefetches;         // read-ahead statements started (one per batch)
+  Counter body_prefetch_hits;      // messages of them that a session then asked for
   Counter body_prefetch_wasted;    // ... dropped unused (the client went elsewhere)
   Counter lock_releases;
   Counter lock_release_failures;
@@ -265,8 +265,9 @@ class Shard {
   void start_prefetch(Connection& c) noexcept;
   [[nodiscard]] bool claim_prefetch(Connection& c, const pop3::Request& r) noexcept;
   [[nodiscard]] bool prefetch_done(Connection& c, storage::Completion& done) noexcept;
+  void take_prefetched(Connection& c) noexcept;
   void drop_prefetch(Connection& c) noexcept;
-  void deliver_body(Connection& c, pop3::StoreStatus status, storage::ResultHandle& body,
+  void deliver_body(Connection& c, pop3::StoreStatus status, std::shared_ptr<pg_result> body,
                     std::string_view bytes) noexcept;
   bool tls_take_output(Connection& c) noexcept;
   void flush_output(Connection& c) noexcept;

@@ -277,8 +277,8 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
   --c->store_inflight;
   observe_latency(done);
   if ((done.tag & kPrefetchTagBit) != 0 && !prefetch_done(*c, done)) {
-    // Kept for later or dropped; a session that asked for it meanwhile
-    // takes it below like any body chunk.
+    // Kept for later, handed to the session that asked for it meanwhile, or
+    // dropped; a failure the session waits for is handed over below.
     if (c->closing) {
       maybe_finish_close(*c);
     } else {
@@ -333,7 +333,10 @@ void Shard::dispatch_completion(storage::Completion& done) noexcept {
       break;
     }
     case storage::RequestKind::kFetchBody:
-      deliver_body(*c, status, done.body, done.body_bytes);
+      deliver_body(*c, status, std::shared_ptr<pg_result>(std::move(done.body)), done.body_bytes);
+      break;
+    case storage::RequestKind::kFetchBodies:  // a read-ahead the session waited for, failed
+      deliver_body(*c, status == pop3::StoreStatus::kOk ? pop3::StoreStatus::kTemporary : status, nullptr, {});
       break;
     case storage::RequestKind::kCommitUpdate:
       s.handle_update_committed(status, done.affected, now_);

@@ -6,6 +6,9 @@
 // large to fetch whole).
 #include <gtest/gtest.h>
 
+#include <array>
+#include <span>
+
 #include "tests/pop3/session_fixture.h"
 
 namespace popgate::testing {
@@ -79,6 +82,49 @@ TEST_F(PrefetchTest, MessagesOverTheBoundAreNotFetchedWhole) {
   Request r;
   EXPECT_FALSE(h.session().predict_fetch(static_cast<uint32_t>(kMsg2.size() - 1), &r));
   EXPECT_TRUE(h.session().predict_fetch(static_cast<uint32_t>(kMsg2.size()), &r));
+}
+
+// Several at once: the next messages in RETR order, within the bounds.
+TEST_F(PrefetchTest, BatchIsTheNextMessagesWithinTheBounds) {
+  h.send("RETR 1\r\n");
+  std::array<Request, 8> out;
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 2u);
+  EXPECT_EQ(out[0].message_id, 12);
+  EXPECT_EQ(out[0].length, kMsg2.size());
+  EXPECT_EQ(out[1].message_id, 13);
+  EXPECT_EQ(out[1].length, kMsg3.size());
+  EXPECT_EQ(out[1].offset, 0u);
+  EXPECT_EQ(out[1].tenant_id, 1);
+  // At most out.size() of them.
+  EXPECT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, std::span<Request>(out.data(), 1)), 1u);
+  // The batch bound stops before the message that would cross it.
+  EXPECT_EQ(h.session().predict_fetches(kWholeMax, kMsg2.size() + kMsg3.size() - 1, out), 1u);
+  // A message over the per-message bound ends the batch: nothing beyond it.
+  EXPECT_EQ(h.session().predict_fetches(static_cast<uint32_t>(kMsg2.size() - 1), kWholeMax, out), 0u);
+}
+
+TEST_F(PrefetchTest, BatchSkipsDeletedMessagesAndRunsNewestFirst) {
+  h.send("DELE 2\r\nRETR 1\r\n");
+  std::array<Request, 8> out;
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 1u);
+  EXPECT_EQ(out[0].message_id, 13);
+  h.send("RSET\r\nRETR 3\r\nRETR 2\r\n");  // newest first
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 1u);
+  EXPECT_EQ(out[0].message_id, 11);
+}
+
+// An empty message is answered without a fetch: the batch passes over it.
+TEST(PrefetchBatch, EmptyMessagesAreSkipped) {
+  SessionHarness h;
+  h.store().add_user("a@x", "p").messages = {FakeStore::message(1, "u1", "a\r\n"),
+                                             FakeStore::message(2, "u2", ""),
+                                             FakeStore::message(3, "u3", "c\r\n")};
+  h.send("USER a@x\r\nPASS p\r\nRETR 1\r\n");
+  std::array<Request, 8> out;
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 1u);
+  EXPECT_EQ(out[0].message_id, 3);
+  Request one;
+  EXPECT_FALSE(h.session().predict_fetch(kWholeMax, &one));  // the very next one needs no fetch
 }
 
 // Mid-body nothing is predicted: a large message is not read ahead chunk

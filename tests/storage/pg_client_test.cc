@@ -300,6 +300,32 @@ TEST_F(PgClientTest, OpenListsABigMaildropRowByRow) {
   EXPECT_EQ(lock_rows(uid), 1);
 }
 
+// Several whole bodies in one statement: the rows of the asked messages of
+// this user that still exist, each found by fetched_body().
+TEST_F(PgClientTest, FetchBodiesReturnsTheAskedMessagesOfThisUser) {
+  const int64_t uid = user("xena");
+  const int64_t other = user("yann");
+  const int64_t a = test_support::add_message(*db_, tenant_.tenant_id, uid, "a", "first\r\n");
+  const int64_t b = test_support::add_message(*db_, tenant_.tenant_id, uid, "b", std::string("\0.\r\n", 4));
+  const int64_t theirs = test_support::add_message(*db_, tenant_.tenant_id, other, "c", "not xena's\r\n");
+  PgClient client(options());
+  ClientDriver driver(client);
+  const std::vector<int64_t> ids{b, theirs, a, 999'999'999};
+  client.fetch_bodies(1, tenant_.tenant_id, uid, ids, Clock::now());
+  const Completion c = driver.wait_one();
+  ASSERT_EQ(c.status, Status::kOk) << c.error;
+  ASSERT_NE(c.body, nullptr);
+  EXPECT_EQ(PQntuples(c.body.get()), 2);
+  std::string_view body;
+  ASSERT_TRUE(fetched_body(c.body.get(), a, &body));
+  EXPECT_EQ(body, "first\r\n");
+  ASSERT_TRUE(fetched_body(c.body.get(), b, &body));
+  EXPECT_EQ(body, std::string_view("\0.\r\n", 4));
+  EXPECT_FALSE(fetched_body(c.body.get(), theirs, &body));
+  EXPECT_FALSE(fetched_body(c.body.get(), 999'999'999, &body));
+  EXPECT_FALSE(fetched_body(nullptr, a, &body));
+}
+
 TEST_F(PgClientTest, OpenEmptyMaildrop) {
   const int64_t uid = user("heidi");
   PgClient client(options());

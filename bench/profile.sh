@@ -35,7 +35,7 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   --set limits.failure_delay_initial_ms=0 --set limits.failure_delay_max_ms=0 \
   --set limits.sessions_per_tenant_max=100000000 \
   --set limits.logins_per_tenant_per_minute=100000000 \
-  --set database.query_timeout_ms=60000 \
+  --set database.query_timeout_ms=60000 --set database.connect_timeout_ms=60000 \
   >"$out/popgate.log" 2>&1 &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null || true' EXIT

@@ -132,6 +132,7 @@ uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) no
   d.listing.sizes.clear();
   d.listing.uidl_ends.clear();
   d.listing.uidl_arena.clear();
+  d.listing_hint = 0;
   d.body.reset();
   d.body_bytes = {};
   d.affected = 0;

@@ -127,6 +127,7 @@ struct Completion {
 
   UserRecord user;          // kLookupUser
   MaildropListing listing;  // kOpenMaildrop
+  uint64_t listing_hint = 0;  // kOpenMaildrop: messages the lock statement counted
   ResultHandle body;        // kFetchBody: owns the bytes body_bytes views;
                             // kFetchBodies: the rows (message_id, body),
                             // read with fetched_body()

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -41,6 +42,9 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      {kTextOid, kTextOid}},
     // Takes the lock if it is free or its lease has lapsed; a live lease held
     // by anyone (even this very holder) leaves the row alone: zero rows.
+    // Returns how many messages the listing will have (an index-only count
+    // on messages_listing), so the listing's arrays are sized once instead
+    // of growing row by row; a delivery in between only makes it a hint.
     {"popgate_lock_maildrop",
      "INSERT INTO popgate.maildrop_locks (tenant_id, user_id, holder_instance,"
      " holder_session, acquired_at, lease_expires_at, client_address, listener)"
@@ -52,7 +56,8 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      " client_address = EXCLUDED.client_address, listener = EXCLUDED.listener,"
      " kick_requested_at = NULL"
      " WHERE popgate.maildrop_locks.lease_expires_at < now()"
-     " RETURNING 1",
+     " RETURNING (SELECT count(*) FROM popgate.messages"
+     " WHERE tenant_id = $1 AND user_id = $2 AND NOT hidden)",
      7,
      {kInt8Oid, kInt8Oid, kTextOid, kInt8Oid, kInt8Oid, kTextOid, kTextOid}},
     // Runs in the same transaction as the lock statement; the EXISTS makes it
@@ -226,7 +231,15 @@ void decode_lookup_user(const PGresult* res, Completion& c) noexcept {
 }
 
 void decode_lock_maildrop(const PGresult* res, Completion& c) noexcept {
-  if (PQntuples(res) == 0) c.status = Status::kInUse;
+  if (!expect_shape(res, 1, c)) return;
+  if (PQntuples(res) == 0) {
+    c.status = Status::kInUse;
+    return;
+  }
+  int64_t count = 0;
+  if (int8_at(res, 0, 0, count) && count > 0) {
+    c.listing_hint = static_cast<uint64_t>(std::min<int64_t>(count, kListingHintMax));
+  }
 }
 
 // Appends the rows of `res` to the listing: all of them at once, or (row by
@@ -252,7 +265,15 @@ void decode_listing(const PGresult* res, Completion& c) noexcept {
     bad_column(c);
     return;
   }
-  if (rows > 1) {  // (reserving one row more at a time would copy every row each time)
+  if (l.message_ids.empty() && c.listing_hint > static_cast<uint64_t>(rows)) {
+    // Row by row: room for the whole listing the lock statement counted,
+    // with UIDLs as long as this first one (the end trims any excess).
+    const auto n = static_cast<std::size_t>(c.listing_hint);
+    l.message_ids.reserve(n);
+    l.sizes.reserve(n);
+    l.uidl_ends.reserve(n);
+    l.uidl_arena.reserve(n * (uidl_bytes / static_cast<std::size_t>(rows)));
+  } else if (rows > 1) {  // (reserving one row more at a time would copy every row each time)
     const auto n = l.message_ids.size() + static_cast<std::size_t>(rows);
     l.message_ids.reserve(n);
     l.sizes.reserve(n);

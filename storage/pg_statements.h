@@ -77,6 +77,10 @@ struct StatementPlan {
   return id == StatementId::kListMaildrop;
 }
 
+// The most rows a listing reserves room for from the lock statement's count
+// (a hint: more rows still fit, by growing).
+inline constexpr uint64_t kListingHintMax = 10'000'000;
+
 // Bytes of parameter data kept inside a request: room for every int8/int4
 // parameter plus the longest text (a 255-octet login or a 64-byte instance id).
 // Also room for kKeptUidlsMax UIDLs of 70 octets (the kept-UIDL sample).

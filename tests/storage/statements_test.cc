@@ -223,9 +223,10 @@ TEST(Decode, WrongWidthOrShapeIsPermanent) {
 TEST(Decode, LockTakenOrInUse) {
   Completion c = fresh();
   FakeResult taken(PGRES_TUPLES_OK, {kInt8Oid});
-  taken.row({std::string("\0\0\0\x01", 4)});
+  taken.row({i8(3)});
   EXPECT_FALSE(taken.apply(StatementId::kLockMaildrop, c));
   EXPECT_EQ(c.status, Status::kOk);
+  EXPECT_EQ(c.listing_hint, 3u);  // the messages the listing will have
 
   Completion busy = fresh();
   FakeResult none(PGRES_TUPLES_OK, {kInt8Oid});
@@ -272,6 +273,27 @@ TEST(Decode, ListingRowByRowEqualsTheWholeResult) {
   EXPECT_EQ(l.sizes, (std::vector<uint32_t>{100, 0, 4294967295U}));
   EXPECT_EQ(l.uidl_ends, (std::vector<uint32_t>{2, 5, 6}));
   EXPECT_EQ(l.uidl_arena, "aabbbc");
+}
+
+// The lock statement's count sizes a row-by-row listing once, UIDL room
+// included (from the first UIDL's length); the end trims what was not used.
+TEST(Decode, ListingRowByRowIsSizedByTheLockCount) {
+  Completion c = fresh();
+  FakeResult lock(PGRES_TUPLES_OK, {kInt8Oid});
+  lock.row({i8(4)});
+  EXPECT_FALSE(lock.apply(StatementId::kLockMaildrop, c));
+  for (int64_t id = 1; id <= 3; ++id) {  // one fewer than counted (a message went)
+    FakeResult one(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
+    one.row({i8(id), i8(10), "uidl-0" + std::to_string(id)});
+    EXPECT_FALSE(one.apply(StatementId::kListMaildrop, c));
+    EXPECT_GE(c.listing.message_ids.capacity(), 4u);
+    EXPECT_GE(c.listing.uidl_arena.capacity(), 4u * 7u);
+  }
+  FakeResult end(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
+  EXPECT_FALSE(end.apply(StatementId::kListMaildrop, c));
+  ASSERT_EQ(c.status, Status::kOk);
+  EXPECT_EQ(c.listing.message_ids, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(c.listing.uidl_arena, "uidl-01uidl-02uidl-03");
 }
 
 // A bad row in the middle of a row-by-row listing fails the whole request

@@ -285,12 +285,14 @@ class Session {
   // chunk of a large body: that would double the memory a big RETR holds.
   [[nodiscard]] bool predict_fetch(uint32_t message_bytes_max, Request* out) const noexcept;
   // The same for the next several messages, in the order the client will
-  // likely ask for them: up to out.size() whole undeleted messages of at
-  // most `message_bytes_max` octets each and `batch_bytes_max` together,
-  // stopping before the first larger one. Empty messages are skipped (a
-  // RETR of one fetches nothing). Returns how many it wrote.
+  // likely ask for them: the ids and sizes of up to ids.size() whole
+  // undeleted messages (each fetched as offset 0, length its size, for
+  // tenant_id() and user_id()) of at most `message_bytes_max` octets each
+  // and `batch_bytes_max` together, stopping before the first larger one.
+  // Empty messages are skipped (a RETR of one fetches nothing). `sizes` is
+  // as long as `ids`. Returns how many it wrote.
   [[nodiscard]] size_t predict_fetches(uint32_t message_bytes_max, uint64_t batch_bytes_max,
-                                       std::span<Request> out) const noexcept;
+                                       std::span<int64_t> ids, std::span<uint32_t> sizes) const noexcept;
   // STLS was accepted: once pending_output() is sent, drop any input still
   // held and start the TLS handshake; then call handle_tls_started().
   [[nodiscard]] bool wants_tls() const noexcept { return stls_ == Stls::kAccepted; }

@@ -284,7 +284,10 @@ void Session::request_body_chunk() noexcept {
 }
 
 bool Session::predict_fetch(uint32_t message_bytes_max, Request* out) const noexcept {
-  if (predict_fetches(message_bytes_max, message_bytes_max, std::span<Request>(out, 1)) == 0) {
+  int64_t id = 0;
+  uint32_t size = 0;
+  if (predict_fetches(message_bytes_max, message_bytes_max, std::span<int64_t>(&id, 1),
+                      std::span<uint32_t>(&size, 1)) == 0) {
     return false;
   }
   // One message: the very next one, or none (an empty next message is
@@ -298,21 +301,30 @@ bool Session::predict_fetch(uint32_t message_bytes_max, Request* out) const noex
     }
     if (!is_deleted(i)) break;
   }
-  return snapshot_.message_ids[i] == out->message_id;
+  if (snapshot_.message_ids[i] != id) return false;
+  *out = Request{};
+  out->kind = RequestKind::kFetchBody;
+  out->tenant_id = tenant_id_;
+  out->user_id = user_id_;
+  out->message_id = id;
+  out->offset = 0;
+  out->length = size;
+  return true;
 }
 
 size_t Session::predict_fetches(uint32_t message_bytes_max, uint64_t batch_bytes_max,
-                                std::span<Request> out) const noexcept {
+                                std::span<int64_t> ids, std::span<uint32_t> sizes) const noexcept {
   if (state_ != State::kTransaction || close_ != CloseMode::kOpen || stats_.retr == 0 ||
-      body_is_top_ || snapshot_.sizes.empty() || out.empty()) {
+      body_is_top_ || snapshot_.sizes.empty() || ids.empty()) {
     return 0;
   }
   if (stream_ == Stream::kBody && body_fetched_ < snapshot_.sizes[body_index_]) return 0;
+  const size_t max = std::min(ids.size(), sizes.size());
   size_t n = 0;
   uint64_t bytes = 0;
   // The whole next messages, in the order the client retrieves in.
   size_t i = body_index_;
-  while (n < out.size()) {
+  while (n < max) {
     if (retr_descending_) {
       if (i == 0) break;
       --i;
@@ -324,14 +336,9 @@ size_t Session::predict_fetches(uint32_t message_bytes_max, uint64_t batch_bytes
     const uint32_t size = snapshot_.sizes[i];
     if (size == 0) continue;
     if (size > message_bytes_max || size > config_.body_chunk_bytes || bytes + size > batch_bytes_max) break;
-    Request& r = out[n++];
-    r = Request{};
-    r.kind = RequestKind::kFetchBody;
-    r.tenant_id = tenant_id_;
-    r.user_id = user_id_;
-    r.message_id = snapshot_.message_ids[i];
-    r.offset = 0;
-    r.length = size;
+    ids[n] = snapshot_.message_ids[i];
+    sizes[n] = size;
+    ++n;
     bytes += size;
   }
   return n;

@@ -29,13 +29,10 @@ constexpr uint64_t kPrefetchBatchBytesMax = 256 * 1024;
 
 void Shard::start_prefetch(Connection& c) noexcept {
   if (c.prefetch != Connection::Prefetch::kNone || c.closing || c.lingering || !c.session) return;
-  std::array<pop3::Request, Connection::kPrefetchMessagesMax> next;
-  const size_t n = c.session->predict_fetches(kPrefetchMessageBytesMax, kPrefetchBatchBytesMax, next);
+  // (Free while prefetch is kNone: the prediction goes straight there.)
+  const size_t n = c.session->predict_fetches(kPrefetchMessageBytesMax, kPrefetchBatchBytesMax,
+                                              c.prefetch_ids, c.prefetch_sizes);
   if (n == 0) return;
-  for (size_t i = 0; i < n; ++i) {
-    c.prefetch_ids[i] = next[i].message_id;
-    c.prefetch_sizes[i] = next[i].length;
-  }
   c.prefetch = Connection::Prefetch::kInFlight;
   c.prefetch_claimed = false;
   c.prefetch_stale = false;
@@ -43,7 +40,7 @@ void Shard::start_prefetch(Connection& c) noexcept {
   c.prefetch_next = 0;
   counters_.body_prefetches.add();
   ++c.store_inflight;
-  pg(c).fetch_bodies(tag_of(c) | kPrefetchTagBit, next[0].tenant_id, next[0].user_id,
+  pg(c).fetch_bodies(tag_of(c) | kPrefetchTagBit, c.session->tenant_id(), c.session->user_id(),
                      std::span<const int64_t>(c.prefetch_ids.data(), n), now_);
 }
 

@@ -87,30 +87,33 @@ TEST_F(PrefetchTest, MessagesOverTheBoundAreNotFetchedWhole) {
 // Several at once: the next messages in RETR order, within the bounds.
 TEST_F(PrefetchTest, BatchIsTheNextMessagesWithinTheBounds) {
   h.send("RETR 1\r\n");
-  std::array<Request, 8> out;
-  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 2u);
-  EXPECT_EQ(out[0].message_id, 12);
-  EXPECT_EQ(out[0].length, kMsg2.size());
-  EXPECT_EQ(out[1].message_id, 13);
-  EXPECT_EQ(out[1].length, kMsg3.size());
-  EXPECT_EQ(out[1].offset, 0u);
-  EXPECT_EQ(out[1].tenant_id, 1);
-  // At most out.size() of them.
-  EXPECT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, std::span<Request>(out.data(), 1)), 1u);
+  std::array<int64_t, 8> ids{};
+  std::array<uint32_t, 8> sizes{};
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, ids, sizes), 2u);
+  EXPECT_EQ(ids[0], 12);
+  EXPECT_EQ(sizes[0], kMsg2.size());
+  EXPECT_EQ(ids[1], 13);
+  EXPECT_EQ(sizes[1], kMsg3.size());
+  // Whose they are: the session's (the shard fetches them for it).
+  EXPECT_EQ(h.session().tenant_id(), 1);
+  EXPECT_EQ(h.session().user_id(), 1);
+  // At most ids.size() of them.
+  EXPECT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, std::span<int64_t>(ids.data(), 1), sizes), 1u);
   // The batch bound stops before the message that would cross it.
-  EXPECT_EQ(h.session().predict_fetches(kWholeMax, kMsg2.size() + kMsg3.size() - 1, out), 1u);
+  EXPECT_EQ(h.session().predict_fetches(kWholeMax, kMsg2.size() + kMsg3.size() - 1, ids, sizes), 1u);
   // A message over the per-message bound ends the batch: nothing beyond it.
-  EXPECT_EQ(h.session().predict_fetches(static_cast<uint32_t>(kMsg2.size() - 1), kWholeMax, out), 0u);
+  EXPECT_EQ(h.session().predict_fetches(static_cast<uint32_t>(kMsg2.size() - 1), kWholeMax, ids, sizes), 0u);
 }
 
 TEST_F(PrefetchTest, BatchSkipsDeletedMessagesAndRunsNewestFirst) {
   h.send("DELE 2\r\nRETR 1\r\n");
-  std::array<Request, 8> out;
-  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 1u);
-  EXPECT_EQ(out[0].message_id, 13);
+  std::array<int64_t, 8> ids{};
+  std::array<uint32_t, 8> sizes{};
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, ids, sizes), 1u);
+  EXPECT_EQ(ids[0], 13);
   h.send("RSET\r\nRETR 3\r\nRETR 2\r\n");  // newest first
-  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 1u);
-  EXPECT_EQ(out[0].message_id, 11);
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, ids, sizes), 1u);
+  EXPECT_EQ(ids[0], 11);
 }
 
 // An empty message is answered without a fetch: the batch passes over it.
@@ -120,9 +123,11 @@ TEST(PrefetchBatch, EmptyMessagesAreSkipped) {
                                              FakeStore::message(2, "u2", ""),
                                              FakeStore::message(3, "u3", "c\r\n")};
   h.send("USER a@x\r\nPASS p\r\nRETR 1\r\n");
-  std::array<Request, 8> out;
-  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, out), 1u);
-  EXPECT_EQ(out[0].message_id, 3);
+  std::array<int64_t, 8> ids{};
+  std::array<uint32_t, 8> sizes{};
+  ASSERT_EQ(h.session().predict_fetches(kWholeMax, kWholeMax, ids, sizes), 1u);
+  EXPECT_EQ(ids[0], 3);
+  EXPECT_EQ(sizes[0], 3u);
   Request one;
   EXPECT_FALSE(h.session().predict_fetch(kWholeMax, &one));  // the very next one needs no fetch
 }

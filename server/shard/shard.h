@@ -310,6 +310,8 @@ class Shard {
   void release_lock(Connection& c) noexcept;
   void kick_sessions(const std::vector<int64_t>& ids) noexcept;
   void end_lock_lost(const std::vector<int64_t>& ids) noexcept;
+  template <class Act>
+  void for_each_listed_session(const std::vector<int64_t>& ids, Act act) noexcept;
   [[nodiscard]] static bool uidls_changed(const storage::MaildropListing& listing,
                                           std::string_view previous) noexcept;
   // The UIDL-change check looks at this many of the newest messages at most.

@@ -397,15 +397,24 @@ void Shard::release_lock(Connection& c) noexcept {
                          holder(c), storage::SessionEnd{end_retrieved_, end_kept_}, now_);
 }
 
-// An administrator asked (popgate-admin kick) to end these sessions; they
-// are told so and closed without UPDATE at the next renewal (lease/3).
-void Shard::kick_sessions(const std::vector<int64_t>& ids) noexcept {
+// Runs `act` on each open POP3 session whose id renewal listed; pumps the
+// ones it acted on (act returns true) so that what they were told goes out.
+template <class Act>
+void Shard::for_each_listed_session(const std::vector<int64_t>& ids, Act act) noexcept {
   table_.for_each_active([&](Connection& c) {
     if (c.closing || c.lingering || c.phase != Phase::kSession) return;
     if (std::find(ids.begin(), ids.end(), c.session_id) == ids.end()) return;
+    if (act(c)) pump(c);
+  });
+}
+
+// An administrator asked (popgate-admin kick) to end these sessions; they
+// are told so and closed without UPDATE at the next renewal (lease/3).
+void Shard::kick_sessions(const std::vector<int64_t>& ids) noexcept {
+  for_each_listed_session(ids, [&](Connection& c) {
     POPGATE_LOG(kInfo, "session_kicked").str("peer", c.peer_text()).str("user", c.session->login());
     c.session->handle_kick(now_);
-    pump(c);
+    return true;
   });
 }
 
@@ -414,13 +423,13 @@ void Shard::kick_sessions(const std::vector<int64_t>& ids) noexcept {
 // (One whose QUIT already deleted the row has ended or is answering QUIT;
 // an UPDATE under way checks the lock itself and deletes nothing without.)
 void Shard::end_lock_lost(const std::vector<int64_t>& ids) noexcept {
-  table_.for_each_active([&](Connection& c) {
-    if (c.closing || c.lingering || c.phase != Phase::kSession) return;
-    if (!c.session->holds_maildrop() || c.session->state() != pop3::Session::State::kTransaction) return;
-    if (std::find(ids.begin(), ids.end(), c.session_id) == ids.end()) return;
+  for_each_listed_session(ids, [&](Connection& c) {
+    if (!c.session->holds_maildrop() || c.session->state() != pop3::Session::State::kTransaction) {
+      return false;
+    }
     POPGATE_LOG(kWarn, "maildrop_lock_lost").str("peer", c.peer_text()).str("user", c.session->login());
     c.session->handle_lock_lost(now_);
-    pump(c);
+    return true;
   });
 }
 

@@ -76,6 +76,27 @@ Completion fresh() {
   return c;
 }
 
+// One row of a row-by-row listing (PGRES_SINGLE_TUPLE), applied to `c`.
+void apply_listing_row(Completion& c, const std::vector<std::string>& row) {
+  FakeResult one(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
+  one.row(row);
+  EXPECT_FALSE(one.apply(StatementId::kListMaildrop, c));
+}
+
+// The zero-row PGRES_TUPLES_OK that ends a row-by-row listing.
+void end_listing(Completion& c) {
+  FakeResult end(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
+  EXPECT_FALSE(end.apply(StatementId::kListMaildrop, c));
+}
+
+// The listing of rows (5, 100, "aa"), (9, 0, "bbb"), (12, 2^32 - 1, "c").
+void expect_three_row_listing(const MaildropListing& l) {
+  EXPECT_EQ(l.message_ids, (std::vector<int64_t>{5, 9, 12}));
+  EXPECT_EQ(l.sizes, (std::vector<uint32_t>{100, 0, 4294967295U}));
+  EXPECT_EQ(l.uidl_ends, (std::vector<uint32_t>{2, 5, 6}));
+  EXPECT_EQ(l.uidl_arena, "aabbbc");
+}
+
 TEST(StatementTable, PlaceholdersMatchParameterCounts) {
   std::set<std::string> names;
   for (std::size_t i = 0; i < kStatementCount; ++i) {
@@ -246,11 +267,7 @@ TEST(Decode, ListingIsStructureOfArrays) {
   r.row({i8(5), i8(100), "aa"}).row({i8(9), i8(0), "bbb"}).row({i8(12), i8(4294967295LL), "c"});
   EXPECT_FALSE(r.apply(StatementId::kListMaildrop, c));
   ASSERT_EQ(c.status, Status::kOk);
-  const MaildropListing& l = c.listing;
-  EXPECT_EQ(l.message_ids, (std::vector<int64_t>{5, 9, 12}));
-  EXPECT_EQ(l.sizes, (std::vector<uint32_t>{100, 0, 4294967295U}));
-  EXPECT_EQ(l.uidl_ends, (std::vector<uint32_t>{2, 5, 6}));
-  EXPECT_EQ(l.uidl_arena, "aabbbc");
+  expect_three_row_listing(c.listing);
 }
 
 // Row by row (single-row mode): one PGRES_SINGLE_TUPLE per row, then a
@@ -260,19 +277,12 @@ TEST(Decode, ListingRowByRowEqualsTheWholeResult) {
   const std::vector<std::vector<std::string>> rows{{i8(5), i8(100), "aa"}, {i8(9), i8(0), "bbb"},
                                                    {i8(12), i8(4294967295LL), "c"}};
   for (const auto& row : rows) {
-    FakeResult one(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
-    one.row(row);
-    EXPECT_FALSE(one.apply(StatementId::kListMaildrop, c));
+    apply_listing_row(c, row);
     ASSERT_EQ(c.status, Status::kOk);
   }
-  FakeResult end(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
-  EXPECT_FALSE(end.apply(StatementId::kListMaildrop, c));
+  end_listing(c);
   ASSERT_EQ(c.status, Status::kOk);
-  const MaildropListing& l = c.listing;
-  EXPECT_EQ(l.message_ids, (std::vector<int64_t>{5, 9, 12}));
-  EXPECT_EQ(l.sizes, (std::vector<uint32_t>{100, 0, 4294967295U}));
-  EXPECT_EQ(l.uidl_ends, (std::vector<uint32_t>{2, 5, 6}));
-  EXPECT_EQ(l.uidl_arena, "aabbbc");
+  expect_three_row_listing(c.listing);
 }
 
 // The lock statement's count sizes a row-by-row listing once, UIDL room
@@ -283,14 +293,11 @@ TEST(Decode, ListingRowByRowIsSizedByTheLockCount) {
   lock.row({i8(4)});
   EXPECT_FALSE(lock.apply(StatementId::kLockMaildrop, c));
   for (int64_t id = 1; id <= 3; ++id) {  // one fewer than counted (a message went)
-    FakeResult one(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
-    one.row({i8(id), i8(10), "uidl-0" + std::to_string(id)});
-    EXPECT_FALSE(one.apply(StatementId::kListMaildrop, c));
+    apply_listing_row(c, {i8(id), i8(10), "uidl-0" + std::to_string(id)});
     EXPECT_GE(c.listing.message_ids.capacity(), 4u);
     EXPECT_GE(c.listing.uidl_arena.capacity(), 4u * 7u);
   }
-  FakeResult end(PGRES_TUPLES_OK, {kInt8Oid, kInt8Oid, kTextOid});
-  EXPECT_FALSE(end.apply(StatementId::kListMaildrop, c));
+  end_listing(c);
   ASSERT_EQ(c.status, Status::kOk);
   EXPECT_EQ(c.listing.message_ids, (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(c.listing.uidl_arena, "uidl-01uidl-02uidl-03");
@@ -300,16 +307,10 @@ TEST(Decode, ListingRowByRowIsSizedByTheLockCount) {
 // and leaves no half listing; rows after it are ignored.
 TEST(Decode, ListingRowByRowBadRowLeavesNoHalfListing) {
   Completion c = fresh();
-  FakeResult good(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
-  good.row({i8(1), i8(10), "ok"});
-  EXPECT_FALSE(good.apply(StatementId::kListMaildrop, c));
-  FakeResult bad(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
-  bad.row({i8(2), i8(-1), "neg"});
-  EXPECT_FALSE(bad.apply(StatementId::kListMaildrop, c));
+  apply_listing_row(c, {i8(1), i8(10), "ok"});
+  apply_listing_row(c, {i8(2), i8(-1), "neg"});
   EXPECT_EQ(c.status, Status::kPermanent);
-  FakeResult later(PGRES_SINGLE_TUPLE, {kInt8Oid, kInt8Oid, kTextOid});
-  later.row({i8(3), i8(10), "late"});
-  EXPECT_FALSE(later.apply(StatementId::kListMaildrop, c));
+  apply_listing_row(c, {i8(3), i8(10), "late"});
   EXPECT_EQ(c.status, Status::kPermanent);
   EXPECT_TRUE(c.listing.message_ids.empty());
   EXPECT_TRUE(c.listing.uidl_arena.empty());

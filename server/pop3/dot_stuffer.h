@@ -38,12 +38,14 @@ class DotStuffer {
 
  private:
   void end_line() noexcept;
+  [[nodiscard]] Step encode_all(std::string_view in, char* out, size_t out_space) noexcept;
 
   uint64_t body_lines_left_ = kAllLines;
   bool limit_lines_ = false;
   bool in_header_ = true;
   bool line_start_ = true;
   bool done_ = false;
+  // TOP only (RETR does not count lines):
   uint32_t line_bytes_ = 0;  // of the current line, saturating
   char line_first_ = 0;
 };

@@ -54,6 +54,51 @@ TEST(DotStuffer, SameBytesForEverySplitAndEveryWindow) {
   }
 }
 
+// The definition, one octet at a time: what the fast RETR path must match.
+std::string stuff_reference(std::string_view text) {
+  std::string out;
+  bool line_start = true;
+  for (char c : text) {
+    if (line_start && c == '.') out += '.';
+    out += c;
+    line_start = c == '\n';
+  }
+  if (!line_start) out += "\r\n";
+  return out + ".\r\n";
+}
+
+// RETR scans 16 octets at a time for a line end followed by '.': put that
+// pair at every offset around the block boundaries, at both ends of the
+// input and of the output window, and across every split of the pair.
+TEST(DotStuffer, RetrMatchesTheDefinitionAtEveryOffset) {
+  for (size_t len = 0; len <= 70; ++len) {
+    for (size_t at = 0; at <= len; ++at) {
+      std::string text(len, 'a');
+      text.insert(at, "\n.");
+      const std::string expected = stuff_reference(text);
+      ASSERT_EQ(stuff(text, text.size(), 4096), expected) << len << "/" << at;
+      for (size_t piece : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, at + 1}) {
+        for (size_t room : {size_t{1}, size_t{16}, size_t{17}, at + 1}) {
+          ASSERT_EQ(stuff(text, piece, room), expected) << len << "/" << at << "/" << piece << "/" << room;
+        }
+      }
+    }
+  }
+}
+
+TEST(DotStuffer, RetrMatchesTheDefinitionOnRandomText) {
+  const unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  const std::string alphabet = "..\n\r\nabc";
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const size_t n = rng() % 300;
+    for (size_t i = 0; i < n; ++i) text += alphabet[rng() % alphabet.size()];
+    ASSERT_EQ(stuff(text, 1 + rng() % 40, 1 + rng() % 40), stuff_reference(text)) << text;
+  }
+}
+
 TEST(DotStuffer, TopSendsHeaderBlankLineAndNLines) {
   const std::string msg = "Subject: x\r\nFrom: y\r\n\r\nl1\r\n.l2\r\nl3\r\n";
   EXPECT_EQ(stuff(msg, 1000, 1000, 0), "Subject: x\r\nFrom: y\r\n\r\n.\r\n");

@@ -775,7 +775,7 @@ def report(servers, runner, info, ceil, micros, started, command, elapsed_s):
     add("")
     add(f"Build: `{servers.build}` (CMAKE_BUILD_TYPE {build_type(servers.build)}). popgate: 2 shards, "
         "settings as in the brief (limits out of the way, verify cache at its default unless noted). "
-        f"Messages loaded by: {servers.load_path}.")
+        f"Messages loaded by: {servers.load_path}. PostgreSQL: {postgres_environment()}.")
     add("")
     add("### Scenarios: medians, popgate / Dovecot")
     add("")
@@ -930,6 +930,15 @@ def report(servers, runner, info, ceil, micros, started, command, elapsed_s):
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS_MD.write_text(text)
     return block, verdicts
+
+
+def postgres_environment():
+    """What tests/support/testpg.sh started PostgreSQL with, for the report."""
+    if os.environ.get("TESTPG_MALLOC_ENV") == "none":
+        return "started without deploy/postgres/malloc.env (TESTPG_MALLOC_ENV=none)"
+    with open(REPO / "deploy/postgres/malloc.env") as f:
+        env = " ".join(line.strip() for line in f if line.strip() and not line.startswith("#"))
+    return f"`testpg.sh` settings (fsync off), started with `{env}` (deploy/postgres/malloc.env)"
 
 
 def build_type(build):

@@ -372,7 +372,11 @@ start_cluster() {
     return 0
   fi
   say "starting PostgreSQL on 127.0.0.1:$pgport"
-  as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdir/server.log" -o "-p $pgport" -w -t 60 start \
+  # With the allocator settings popgate's deployments give PostgreSQL (the
+  # file says why).
+  # shellcheck disable=SC2046 # one NAME=VALUE word per line, no spaces
+  as_pg env $(grep -v '^#' "$repo/deploy/postgres/malloc.env") \
+    "$pgbin/pg_ctl" -D "$pgdata" -l "$pgdir/server.log" -o "-p $pgport" -w -t 60 start \
     >/dev/null || {
     tail -n 20 "$pgdir/server.log" >&2 || true
     die "PostgreSQL did not start (log: $pgdir/server.log)"

@@ -9,13 +9,17 @@
 # unprivileged user), so it works whatever the permissions of the checkout.
 # With ADMIN_BIN, the schema is applied with `ADMIN_BIN migrate`.
 # TESTPG_EXTRA_CONF, if set, is appended to postgresql.conf (the benchmark's
-# profiling runs load pg_stat_statements with it).
+# profiling runs load pg_stat_statements with it). PostgreSQL runs with the
+# allocator settings of deploy/postgres/malloc.env, as deployed
+# (TESTPG_MALLOC_ENV=none starts it without them, for A/B runs).
 set -euo pipefail
 
 cmd=${1:?start|stop}
 state=${2:?state dir}
 admin=${3:-}
 pgbin=${POPGATE_PGBIN:-/usr/lib/postgresql/15/bin}
+malloc_env=$(dirname "$0")/../../deploy/postgres/malloc.env
+[ "${TESTPG_MALLOC_ENV:-}" = none ] && malloc_env=/dev/null
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -61,7 +65,8 @@ full_page_writes = off
 shared_buffers = 128MB
 ${TESTPG_EXTRA_CONF:-}
 CONF
-    as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    # shellcheck disable=SC2046 # one NAME=VALUE word per line, no spaces
+    as_pg env $(grep -v '^#' "$malloc_env") "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     as_pg "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 -q \
       -c "CREATE ROLE popgate LOGIN" -c "CREATE DATABASE popgate OWNER popgate" >/dev/null

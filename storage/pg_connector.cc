@@ -168,6 +168,14 @@ PGconn* open_connection(const ConnectorSettings& s, int stop_fd, std::string& er
   // whatever the role's defaults or PGOPTIONS say; each request declares
   // its tenant itself (storage/pg_statements.cc).
   ok = ok && a.run_command("SET popgate.all_tenants = off");
+  // Each prepared statement is planned once per connection. In the default
+  // mode PostgreSQL re-plans a statement on every execution when it judges
+  // a custom plan cheaper than the generic one, and planning costs more
+  // than running these single-user lookups: one statement re-planned that
+  // way cost 0.3 ms of PostgreSQL's CPU per login (bench/RESULTS.md). Every
+  // statement here reads through an index by key whatever its parameters
+  // (tests/storage/pg_generic_plans_test.cc shows their generic plans).
+  ok = ok && a.run_command("SET plan_cache_mode = force_generic_plan");
   ok = ok && a.prepare_all();
   ok = ok && (PQenterPipelineMode(a.conn) == 1 || a.fail("pipeline mode: "));
   if (!ok) {

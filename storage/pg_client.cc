@@ -105,6 +105,7 @@ uint32_t PgClient::Impl::begin(uint64_t tag, RequestKind kind, TimePoint now) no
   free_requests_.pop_back();
   Request& r = req(id);
   Completion& d = r.done;
+  r.plan = statement_plan(kind);
   d.tag = tag;
   d.kind = kind;
   d.status = Status::kOk;
@@ -206,7 +207,7 @@ bool PgClient::Impl::send(int c, uint32_t id, TimePoint now) noexcept {
   Request& r = req(id);
   ParamBlock::View v;
   r.params.view(v);
-  const StatementPlan plan = statement_plan(r.done.kind);
+  const StatementPlan& plan = r.plan;
   for (uint8_t i = 0; i < plan.count; ++i) {
     const StatementDef& s = statement_def(plan.ids[i]);
     if (PQsendQueryPrepared(k.conn, s.name, s.param_count, v.values.data(), v.lengths.data(),
@@ -281,7 +282,7 @@ void PgClient::Impl::read(int c, TimePoint now) noexcept {
 void PgClient::Impl::arm_row_by_row(Connection& k) noexcept {
   if (k.in_flight.empty() || k.in_flight.front().request == kNoRequest) return;
   const InFlight& f = k.in_flight.front();
-  const StatementPlan plan = statement_plan(req(f.request).done.kind);
+  const StatementPlan& plan = req(f.request).plan;
   if (f.statements_done < plan.count && is_row_by_row_statement(plan.ids[f.statements_done])) {
     (void)PQsetSingleRowMode(k.conn);
   }
@@ -310,7 +311,7 @@ bool PgClient::Impl::on_result(int c, PGresult* res, TimePoint now) noexcept {
     return true;
   }
   Request& r = req(f.request);
-  const StatementPlan plan = statement_plan(r.done.kind);
+  const StatementPlan& plan = r.plan;
   if (f.statements_done >= plan.count) {
     PQclear(res);
     close_connection(c, now, "more results than statements", false);

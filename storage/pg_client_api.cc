@@ -206,6 +206,7 @@ void PgClient::commit_update(uint64_t tag, int64_t tenant_id, int64_t user_id, L
     return;
   }
   p.add_int8(hide ? 1 : 0);
+  if (message_ids.empty()) m.req(id).plan = commit_without_deletions_plan();
   m.route(id, now);
   m.publish_gauges();
 }

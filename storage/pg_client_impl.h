@@ -70,6 +70,7 @@ inline constexpr uint32_t kNoRequest = UINT32_MAX;       // in-flight entry aban
 struct Request {
   Completion done;
   TimePoint deadline;  // submit time + query_timeout
+  StatementPlan plan;  // statement_plan(done.kind), or a variant the builder chose
   ParamBlock params;
 };
 

@@ -28,7 +28,6 @@ enum class StatementId : uint8_t {
   kCommitUpdate,
   kReleaseMaildrop,
   kRenewLeases,
-  kTouchLogin,
   kDeliver,
   // The first statement of every plan: declares, for the transaction of
   // the request only, the tenant whose rows it may see (row-level
@@ -39,6 +38,7 @@ enum class StatementId : uint8_t {
   kScopeDomain,
   kScopeAllTenants,
   kFetchBodies,
+  kCommitWithoutDeletions,
 };
 inline constexpr std::size_t kStatementCount = 13;
 
@@ -57,10 +57,16 @@ struct StatementDef {
 // The statements a request runs, in order, as one pipeline segment (one Sync,
 // so one implicit transaction).
 struct StatementPlan {
-  std::array<StatementId, 4> ids;
+  std::array<StatementId, 3> ids;
   uint8_t count;
 };
 [[nodiscard]] StatementPlan statement_plan(RequestKind kind) noexcept;
+
+// kCommitUpdate with nothing to delete or hide (most QUITs): the same end
+// of session, lock released only while still held, retrievals and kept
+// UIDLs recorded, without the DELETE on messages, whose statement-level
+// trigger (used_bytes, migration 0004) runs even when it deletes nothing.
+[[nodiscard]] StatementPlan commit_without_deletions_plan() noexcept;
 
 // The row-level security scope that opens every plan (not a data statement).
 [[nodiscard]] constexpr bool is_scope_statement(StatementId id) noexcept {

@@ -479,6 +479,10 @@ TEST_F(PgClientTest, CommitByHolderThatLostTheLockDeletesNothing) {
   ClientDriver(client).run_for(1500ms);
   ASSERT_EQ(open_drop(client, tenant_.tenant_id, uid, inst_b_, 2).status, Status::kOk);  // takeover
 
+  // Nothing marked (its own statement): the same answer, B's lock stays.
+  const Completion lost_empty = commit(client, tenant_.tenant_id, uid, inst_a_, 1, {});
+  EXPECT_EQ(lost_empty.status, Status::kInUse);
+  EXPECT_EQ(lock_rows(uid), 1);
   const Completion lost = commit(client, tenant_.tenant_id, uid, inst_a_, 1, {m1, m2});
   EXPECT_EQ(lost.status, Status::kInUse);
   EXPECT_EQ(lost.affected, 0U);

@@ -138,6 +138,58 @@ TEST_F(PgOperationsTest, CommitRecordsRetrievalAndKeptUidlsForTheNextLogin) {
   ASSERT_EQ(o.listing.message_ids.size(), 1u);
 }
 
+// A QUIT that marked nothing takes a statement without the DELETE (whose
+// trigger fires even for no row); it still records what was retrieved and
+// the kept UIDLs, and releases the lock.
+TEST_F(PgOperationsTest, CommitWithNothingMarkedRecordsRetrievalAndKeptUidls) {
+  const int64_t a = test_support::add_message(*db_, tenant_.tenant_id, user_, "ua", "a\r\n");
+  test_support::add_message(*db_, tenant_.tenant_id, user_, "ub", "b\r\n");
+  const std::string user = std::to_string(user_);
+  const int64_t used = db_->scalar_int("SELECT used_bytes FROM popgate.users WHERE user_id = $1", {user});
+  client_->open_maildrop(1, tenant_.tenant_id, user_, holder(1), Clock::now());
+  ASSERT_EQ(run().status, Status::kOk);
+  const std::vector<int64_t> retrieved{a};
+  client_->commit_update(2, tenant_.tenant_id, user_, holder(1), {}, false, SessionEnd{retrieved, "ua ub"},
+                         Clock::now());
+  const Completion c = run();
+  ASSERT_EQ(c.status, Status::kOk) << c.error;
+  EXPECT_EQ(c.affected, 0u);
+  EXPECT_EQ(db_->scalar_int("SELECT count(*) FROM popgate.messages WHERE user_id = $1 AND retrieved_at IS NOT NULL",
+                            {user}),
+            1);
+  EXPECT_EQ(db_->scalar_int("SELECT count(*) FROM popgate.messages WHERE user_id = $1", {user}), 2);
+  EXPECT_EQ(db_->scalar_int("SELECT used_bytes FROM popgate.users WHERE user_id = $1", {user}), used);
+  EXPECT_EQ(db_->scalar_int("SELECT count(*) FROM popgate.maildrop_locks WHERE user_id = $1", {user}), 0);
+  client_->open_maildrop(3, tenant_.tenant_id, user_, holder(2), Clock::now());
+  const Completion o = run();
+  ASSERT_EQ(o.status, Status::kOk);
+  EXPECT_EQ(o.previous_uidls, "ua ub");
+}
+
+// The lock statement also stamps last_login_at (LOGIN-DELAY counts from
+// it), but only when it made this session the holder.
+TEST_F(PgOperationsTest, TakingTheLockStampsTheLoginTimeAndALiveLockDoesNot) {
+  const std::string user = std::to_string(user_);
+  const auto stamped_recently = [&] {
+    return db_->scalar_int("SELECT count(*) FROM popgate.users WHERE user_id = $1"
+                           " AND last_login_at > now() - interval '1 minute'",
+                           {user});
+  };
+  db_->exec("UPDATE popgate.users SET last_login_at = NULL, last_uidls = '{ka}' WHERE user_id = $1", {user});
+  client_->open_maildrop(1, tenant_.tenant_id, user_, holder(1), Clock::now());
+  Completion o = run();
+  ASSERT_EQ(o.status, Status::kOk);
+  EXPECT_EQ(stamped_recently(), 1);
+  EXPECT_EQ(o.previous_uidls, "ka");
+
+  db_->exec("UPDATE popgate.users SET last_login_at = '2000-01-01' WHERE user_id = $1", {user});
+  client_->open_maildrop(2, tenant_.tenant_id, user_, holder(2), Clock::now());
+  o = run();
+  EXPECT_EQ(o.status, Status::kInUse);
+  EXPECT_EQ(o.previous_uidls, "");
+  EXPECT_EQ(stamped_recently(), 0);
+}
+
 // A poller that found nothing new leaves the same sample: its session end
 // writes no new version of the user's row (the lock and retrievals still go).
 TEST_F(PgOperationsTest, AnUnchangedKeptUidlSampleIsNotRewritten) {

@@ -134,8 +134,19 @@ TEST(StatementTable, PlansShareOneParameterBlock) {
       }
     }
   }
-  // Scope, lock, listing, and the login time, in one transaction.
-  EXPECT_EQ(statement_plan(RequestKind::kOpenMaildrop).count, 4);
+  // A commit without deletions reads the commit's parameter block.
+  const StatementDef& commit = statement_def(StatementId::kCommitUpdate);
+  const StatementPlan bare = commit_without_deletions_plan();
+  ASSERT_EQ(bare.count, 2);
+  EXPECT_EQ(bare.ids[0], StatementId::kScopeTenant);
+  const StatementDef& without = statement_def(bare.ids[1]);
+  ASSERT_LE(without.param_count, commit.param_count);
+  for (int p = 0; p < without.param_count; ++p) EXPECT_EQ(without.param_types[p], commit.param_types[p]);
+  // Scope, lock (with the login time), listing, in one transaction.
+  const StatementPlan open = statement_plan(RequestKind::kOpenMaildrop);
+  ASSERT_EQ(open.count, 3);
+  EXPECT_EQ(open.ids[1], StatementId::kLockMaildrop);
+  EXPECT_EQ(open.ids[2], StatementId::kListMaildrop);
 }
 
 TEST(StatementTable, EveryPlanOpensWithItsRowLevelSecurityScope) {
@@ -159,7 +170,8 @@ TEST(StatementTable, EveryPlanOpensWithItsRowLevelSecurityScope) {
   // statement takes first.
   for (const StatementId id : {StatementId::kListMaildrop,
                                StatementId::kFetchBody, StatementId::kCommitUpdate,
-                               StatementId::kReleaseMaildrop, StatementId::kTouchLogin,
+                               StatementId::kReleaseMaildrop, StatementId::kLockMaildrop,
+                               StatementId::kCommitWithoutDeletions,
                                StatementId::kDeliver}) {
     EXPECT_NE(std::string_view(statement_def(id).sql).find("tenant_id = $1"),
               std::string_view::npos)
@@ -243,14 +255,15 @@ TEST(Decode, WrongWidthOrShapeIsPermanent) {
 
 TEST(Decode, LockTakenOrInUse) {
   Completion c = fresh();
-  FakeResult taken(PGRES_TUPLES_OK, {kInt8Oid});
-  taken.row({i8(3)});
+  FakeResult taken(PGRES_TUPLES_OK, {kInt8Oid, kTextOid});
+  taken.row({i8(3), "ka kb"});
   EXPECT_FALSE(taken.apply(StatementId::kLockMaildrop, c));
   EXPECT_EQ(c.status, Status::kOk);
   EXPECT_EQ(c.listing_hint, 3u);  // the messages the listing will have
+  EXPECT_EQ(c.previous_uidls, "ka kb");  // what the last session kept
 
   Completion busy = fresh();
-  FakeResult none(PGRES_TUPLES_OK, {kInt8Oid});
+  FakeResult none(PGRES_TUPLES_OK, {kInt8Oid, kTextOid});
   EXPECT_FALSE(none.apply(StatementId::kLockMaildrop, busy));
   EXPECT_EQ(busy.status, Status::kInUse);
   // The listing that follows in the same request is ignored.
@@ -289,8 +302,8 @@ TEST(Decode, ListingRowByRowEqualsTheWholeResult) {
 // included (from the first UIDL's length); the end trims what was not used.
 TEST(Decode, ListingRowByRowIsSizedByTheLockCount) {
   Completion c = fresh();
-  FakeResult lock(PGRES_TUPLES_OK, {kInt8Oid});
-  lock.row({i8(4)});
+  FakeResult lock(PGRES_TUPLES_OK, {kInt8Oid, kTextOid});
+  lock.row({i8(4), ""});
   EXPECT_FALSE(lock.apply(StatementId::kLockMaildrop, c));
   for (int64_t id = 1; id <= 3; ++id) {  // one fewer than counted (a message went)
     apply_listing_row(c, {i8(id), i8(10), "uidl-0" + std::to_string(id)});

@@ -37,7 +37,14 @@ int BufferRing::init(io_uring* ring, uint16_t group_id, uint32_t count,
     return rc;
   }
   memory_bytes_ = static_cast<size_t>(count) * buffer_bytes;
-  mem = mmap(nullptr, memory_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  // Resident from the start: the kernel hands the buffers out in ring
+  // order, so any steady traffic touches every one of them within seconds
+  // to minutes. Faulted in lazily, that showed as the process growing by
+  // this ring's size (4 MiB per shard by default) under a steady load, then
+  // stopping: a climb that looks like a leak (bench/RESULTS.md, "Memory of
+  // a 25 MiB RETR"). Now it is part of the memory at start.
+  mem = mmap(nullptr, memory_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE | MAP_POPULATE, -1,
+             0);
   if (mem == MAP_FAILED) return -errno;
   memory_ = static_cast<char*>(mem);
   const int mask = io_uring_buf_ring_mask(count);

@@ -179,7 +179,8 @@ constexpr std::array<StatementDef, kStatementCount> kStatements{{
      3,
      {kInt8Oid, kInt8Oid, kInt8ArrayOid}},
     // popgate_commit_update's shape and parameters for a session that marked
-    // nothing ($5 empty; with ids it does nothing and says [IN-USE]):
+    // nothing ($5 empty; with ids it does nothing and says [IN-USE]); the
+    // same steps as popgate_release_maildrop, at the commit's positions.
     // PostgreSQL fires the statement-level trigger of a DELETE on messages
     // even when it deletes no row, a PL/pgSQL call and an UPDATE plan on
     // every QUIT of every poller that found nothing new.

@@ -69,7 +69,7 @@ std::vector<WatchedCpu> sample_cpu(const Options& o) {
 // Sessions a scenario needs users for, checked before anything connects.
 bool check_users(const Options& o) {
   const GroupSpec& spec = group_spec(o.group, o.dataset);
-  const uint32_t users = o.users_max == 0 ? spec.users : std::min(o.users_max, spec.users);
+  const uint32_t users = usable_users(o);
   if (o.connections == 0) {
     std::cerr << "popgate-bench: no connections\n";
     return false;
@@ -207,6 +207,9 @@ class Run {
         std::cerr << "popgate-bench: " << held << " of " << step << " sessions held\n";
       }
       if (held < step) break;  // errors: the report says which
+    }
+    if (o_.idle_hold_s > 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(o_.idle_hold_s));
     }
   }
 

@@ -1,5 +1,6 @@
 #include "bench/load/options.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -106,6 +107,8 @@ Options parse_options(int argc, char** argv) {
   app.add_option("--dataset", dataset, "full, quick or smoke (bench/common/dataset.h)");
   app.add_option("--group", group, "user group (default: the scenario's; retr_big: big or huge)");
   app.add_option("--users", o.users_max, "use at most this many users of the group");
+  app.add_option("--first-user", o.first_user,
+                 "start at this user of the group (several generator processes on disjoint maildrops)");
   app.add_option("--password", o.password, "every bench user's password");
   app.add_option("--threads", o.threads, "generator threads (default: online CPUs)");
   app.add_option("--connections", o.connections, "sessions in flight (default per scenario)");
@@ -117,6 +120,10 @@ Options parse_options(int argc, char** argv) {
   app.add_flag("--list-only", o.list_only, "list: repeat LIST alone (default: LIST, UIDL, LIST, ...)");
   app.add_option("--idle-steps", idle_steps, "idle: session counts, e.g. 1000,10000,50000");
   app.add_option("--idle-noop", o.idle_noop, "idle: NOOP every session before QUIT (default true)");
+  app.add_option("--idle-hold-s", o.idle_hold_s,
+                 "idle: hold the last step's sessions this long before NOOP and QUIT (several "
+                 "generators holding at once)")
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--stall-after-bytes", o.stall_after_bytes, "retr: stop reading each RETR after this much");
   app.add_option("--stall-ms", o.stall_ms, "retr: how long to stop reading");
   app.add_option("--source-addrs", addrs, "source addresses, e.g. 127.0.0.1-16 (past the ephemeral port limit)");
@@ -163,6 +170,12 @@ Options parse_options(int argc, char** argv) {
     std::exit(2);
   }
   return o;
+}
+
+uint32_t usable_users(const Options& o) noexcept {
+  const uint32_t group = group_spec(o.group, o.dataset).users;
+  const uint32_t available = group > o.first_user ? group - o.first_user : 0;
+  return o.users_max == 0 ? available : std::min(o.users_max, available);
 }
 
 }  // namespace popgate::bench

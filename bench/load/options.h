@@ -49,6 +49,7 @@ struct Options {
   DatasetSize dataset = DatasetSize::kFull;
   Group group = Group::kPoll;  // chosen from the scenario unless --group
   uint32_t users_max = 0;      // 0: the whole group
+  uint32_t first_user = 0;     // skip the group's first users (generators on disjoint maildrops)
   std::string password = std::string(kBenchPassword);
 
   uint32_t threads = 0;      // 0: one per online CPU
@@ -62,6 +63,7 @@ struct Options {
   bool list_only = false;  // list: LIST, LIST, ... (no UIDL between them)
   std::vector<uint32_t> idle_steps;  // idle: session counts to reach
   bool idle_noop = true;             // idle: NOOP every session at the end
+  double idle_hold_s = 0;            // idle: keep the last step's sessions this long, then NOOP, QUIT
   uint64_t stall_after_bytes = 0;    // retr: stop reading after this much of each RETR
   uint32_t stall_ms = 0;             // ... for this long
   std::vector<in_addr> source_addrs; // bind() before connect, round robin
@@ -78,5 +80,9 @@ struct Options {
 
 // Parses argv; on error or --help prints and exits (2 or 0).
 [[nodiscard]] Options parse_options(int argc, char** argv);
+
+// How many users of the group this run may use: those from --first-user on,
+// at most --users of them.
+[[nodiscard]] uint32_t usable_users(const Options& o) noexcept;
 
 }  // namespace popgate::bench

@@ -52,7 +52,7 @@ Worker::Worker(const Options& options, Control& control, SSL_CTX* tls, uint32_t 
       connections_(connections),
       first_connection_(first_connection),
       total_connections_(options.connections),
-      users_(options.users_max == 0 ? spec_.users : std::min(options.users_max, spec_.users)),
+      users_(usable_users(options)),
       buf_(kReadChunkBytes) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   conns_.resize(connections_);

@@ -144,6 +144,27 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(len([m for m in report["memory"] if m["label"] == "step"]), 2)
 
 
+    def test_idle_generators_on_disjoint_users(self):
+        """Several generator processes (one process's descriptors do not
+        reach 50,000 sessions) hold their sessions at once on disjoint
+        maildrops: had they shared a user, one would get [IN-USE]."""
+        base = [self.bench, "--dataset", "smoke", "--target", "popgate", "--quiet",
+                "--port", str(self.gateway.port_of("pop3")), "--tls-port", str(self.gateway.port_of("pop3s")),
+                "--duration-s", WINDOW_S, "--scenario", "idle", "--idle-steps", "8", "--idle-hold-s", "1"]
+        procs = [subprocess.Popen(base + ["--first-user", str(first)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for first in (0, 8)]
+        for p in procs:
+            out, err = p.communicate(timeout=RUN_TIMEOUT_S)
+            report = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+            self.assertEqual(p.returncode, 0, f"errors {report['errors']}\n{err}")
+            self.assertEqual(report["sessions_held"], 8)
+            self.assertEqual(report["errors"]["total"], 0)
+        # Past the end of the group: refused before connecting.
+        r = subprocess.run(base + ["--first-user", "12"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("need as many users", r.stderr)
+
+
 class WrongPop3(socketserver.StreamRequestHandler):
     """Answers every command with a bare +OK: a fast but wrong server (its
     STAT says nothing about the maildrop)."""

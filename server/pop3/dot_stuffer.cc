@@ -51,7 +51,6 @@ void DotStuffer::end_line() noexcept {
   const bool empty = line_bytes_ == 1 || (line_bytes_ == 2 && line_first_ == '\r');
   line_start_ = true;
   line_bytes_ = 0;
-  if (!limit_lines_) return;
   if (in_header_) {
     if (empty) {
       in_header_ = false;  // the blank line is sent; the body starts
@@ -63,6 +62,7 @@ void DotStuffer::end_line() noexcept {
   if (body_lines_left_ == 0) done_ = true;
 }
 
+// TOP (line counting); RETR takes encode_all.
 DotStuffer::Step DotStuffer::encode(std::string_view in, char* out, size_t out_space) noexcept {
   if (!limit_lines_) return encode_all(in, out, out_space);
   Step step;

@@ -37,7 +37,7 @@ class DotStuffer {
   [[nodiscard]] bool done() const noexcept { return done_; }
 
  private:
-  void end_line() noexcept;
+  void end_line() noexcept;  // TOP only
   [[nodiscard]] Step encode_all(std::string_view in, char* out, size_t out_space) noexcept;
 
   uint64_t body_lines_left_ = kAllLines;

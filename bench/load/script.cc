@@ -44,11 +44,15 @@ bool parse_two_numbers(std::string_view line, uint64_t* a, uint64_t* b) {
 }  // namespace
 
 uint32_t Worker::pick_user(Conn& c) const noexcept {
-  if (!restarts()) return options_.first_user + c.global_index;
-  // Slot g uses users g, g + C, g + 2C, ...: no two connections ever share a
-  // maildrop (popgate locks it; a second session would get [IN-USE]).
-  const uint32_t per_connection = std::max<uint32_t>(1, users_ / total_connections_);
-  return options_.first_user + c.global_index + total_connections_ * uint32_t(c.session_seq % per_connection);
+  // Counted from --first-user. Slot g uses users g, g + C, g + 2C, ...: no
+  // two connections ever share a maildrop (popgate locks it; a second
+  // session would get [IN-USE]).
+  uint32_t index = c.global_index;
+  if (restarts()) {
+    const uint32_t per_connection = std::max<uint32_t>(1, users_ / total_connections_);
+    index += total_connections_ * uint32_t(c.session_seq % per_connection);
+  }
+  return options_.first_user + index;
 }
 
 bool Worker::verify(Conn& c, bool condition, std::string_view why, uint64_t now) {

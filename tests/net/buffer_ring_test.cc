@@ -31,22 +31,20 @@ class BufferRingTest : public ::testing::Test {
 TEST_F(BufferRingTest, EveryBufferIsResidentFromTheStart) {
   constexpr uint32_t kCount = 256;
   constexpr uint32_t kBytes = 4096;
-  {
-    BufferRing buffers;
-    const int rc = buffers.init(&ring_, 7, kCount, kBytes);
-    if (rc == -EINVAL || rc == -ENOSYS) GTEST_SKIP() << "kernel without provided-buffer rings";
-    ASSERT_EQ(rc, 0);
-    EXPECT_EQ(buffers.group_id(), 7);
-    EXPECT_EQ(buffers.buffer_bytes(), kBytes);
-    EXPECT_EQ(buffers.data(1) - buffers.data(0), static_cast<std::ptrdiff_t>(kBytes));
-    const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    const size_t bytes = size_t{kCount} * kBytes;
-    std::vector<unsigned char> resident((bytes + page - 1) / page);
-    ASSERT_EQ(mincore(buffers.data(0), bytes, resident.data()), 0);
-    size_t in_core = 0;
-    for (unsigned char r : resident) in_core += r & 1U;
-    EXPECT_EQ(in_core, resident.size());
-  }
+  BufferRing buffers;
+  const int rc = buffers.init(&ring_, 7, kCount, kBytes);
+  if (rc == -EINVAL || rc == -ENOSYS) GTEST_SKIP() << "kernel without provided-buffer rings";
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(buffers.group_id(), 7);
+  EXPECT_EQ(buffers.buffer_bytes(), kBytes);
+  EXPECT_EQ(buffers.data(1) - buffers.data(0), static_cast<std::ptrdiff_t>(kBytes));
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes = size_t{kCount} * kBytes;
+  std::vector<unsigned char> resident((bytes + page - 1) / page);
+  ASSERT_EQ(mincore(buffers.data(0), bytes, resident.data()), 0);
+  size_t in_core = 0;
+  for (unsigned char r : resident) in_core += r & 1U;
+  EXPECT_EQ(in_core, resident.size());
 }
 
 TEST_F(BufferRingTest, RefusesACountThatIsNotAPowerOfTwo) {

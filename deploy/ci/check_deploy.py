@@ -338,14 +338,14 @@ def check_compose(popgate):
     listeners, status = popgate_config_ports(config)
     drain_s = config.get("server", {}).get("drain_timeout_ms", 30000) / 1000
     compose = load_yaml_all(os.path.join(DEPLOY, "docker-compose.yml"))[0]
-    for name, service in compose["services"].items():
+    services = compose["services"]
+    for name, service in services.items():
         env_files = service.get("env_file", [])
         for env_file in [env_files] if isinstance(env_files, str) else env_files:
             if not os.path.isfile(os.path.join(DEPLOY, env_file)):
                 problem(f"docker-compose.yml: {name}: env_file {env_file} does not exist")
-    if "postgres/malloc.env" not in str(compose["services"]["postgres"].get("env_file")):
+    if "postgres/malloc.env" not in str(services["postgres"].get("env_file")):
         problem("docker-compose.yml: postgres does not load postgres/malloc.env (deploy/README.md, PostgreSQL settings)")
-    services = compose["services"]
     gateways = [n for n, s in services.items() if s.get("image") == "popgate:dev" and n != "migrate"]
     if len(gateways) < 2:
         problem(f"docker-compose.yml: expected two popgate services, found {gateways}")
